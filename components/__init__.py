@@ -1,0 +1,1 @@
+"""KFP components, one folder each; installed as ``vlaa.components``."""

@@ -1,0 +1,1 @@
+"""The build_dataset step: plain logic in step.py, KFP wrapper in component.py."""

@@ -1,0 +1,1 @@
+"""The evaluate step: plain logic in step.py, KFP wrapper in component.py."""

@@ -1,0 +1,1 @@
+"""The grpo step: plain logic in step.py, KFP wrapper in component.py."""

@@ -1,0 +1,1 @@
+"""The publish step: plain logic in step.py, KFP wrapper in component.py."""

@@ -1,0 +1,1 @@
+"""The sft step: plain logic in step.py, KFP wrapper in component.py."""

@@ -1,0 +1,1 @@
+"""Data sources, the offline teacher and the deterministic data-engine rules."""
