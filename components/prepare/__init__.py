@@ -1,0 +1,1 @@
+"""The prepare step: validate every pipeline parameter, then resolve the base model."""

@@ -1,0 +1,16 @@
+"""KFP wrapper of the SFT step."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Model, Output
+
+from vlaa.images import TRAINER_IMAGE
+
+
+@dsl.component(base_image=TRAINER_IMAGE, install_kfp_package=False)
+def sft(
+    base_model: Input[Model], train_split: Input[Dataset], config: dict, model: Output[Model]
+) -> None:
+    """Supervised fine-tuning on the SFT split (TRL SFTTrainer, vision encoder frozen)."""
+    from vlaa.components.sft.runtime import run_from_kfp
+
+    run_from_kfp(base_model, train_split, config, model)

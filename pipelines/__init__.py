@@ -1,0 +1,1 @@
+"""KFP pipelines (DAGs, compile, local run), installed as ``vlaa.pipelines``."""

@@ -1,0 +1,76 @@
+"""The ``vlaa-thinker`` pipeline: build dataset -> (SFT) -> GRPO -> evaluate -> publish.
+
+``grpo_init`` picks the paper's arm: GRPO from the SFT model or from the base model. The two
+arms are two branches of one DAG (``dsl.If``/``dsl.Elif``), each ending in its own evaluate and
+publish tasks, because KFP 2.17's local runner cannot merge artifacts from branches with
+``dsl.OneOf``. A value other than 'sft' or 'base' is rejected by the first task (prepare).
+"""
+
+from kfp import dsl
+
+from vlaa.components.build_dataset.component import build_dataset
+from vlaa.components.evaluate.component import evaluate
+from vlaa.components.grpo.component import grpo
+from vlaa.components.prepare.component import prepare
+from vlaa.components.publish.component import publish
+from vlaa.components.sft.component import sft
+
+PIPELINE_NAME = "vlaa-thinker"
+
+
+def _train_tail(init_model, data, base_eval, params: dict, arm: str) -> None:
+    """GRPO from ``init_model``, then evaluate and publish the result."""
+    trained = grpo(
+        init_model=init_model, train_split=data.outputs["rl_split"], config=params["grpo"]
+    ).set_display_name(f"grpo (from {arm})")
+    scored = evaluate(
+        model=trained.outputs["model"],
+        eval_split=data.outputs["eval_split"],
+        config=params["evaluate"],
+        label="trained",
+    ).set_display_name("evaluate trained")
+    publish(
+        model=trained.outputs["model"],
+        eval_report=scored.outputs["report"],
+        base_report=base_eval.outputs["report"],
+        card_files=data.outputs["card_files"],
+        config=params["publish"],
+        arm=arm,
+        run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+    ).set_display_name("publish")
+
+
+@dsl.pipeline(name=PIPELINE_NAME, description=__doc__.splitlines()[0])
+def vlaa_thinker(
+    base_model: str = "tiny",
+    grpo_init: str = "sft",
+    data: dict = {},  # noqa: B006 - KFP parameters are declared with literal defaults
+    sft_config: dict = {},  # noqa: B006
+    grpo_config: dict = {},  # noqa: B006
+    evaluate_config: dict = {},  # noqa: B006
+    publish_config: dict = {},  # noqa: B006
+) -> None:
+    params = {
+        "data": data,
+        "sft": sft_config,
+        "grpo": grpo_config,
+        "evaluate": evaluate_config,
+        "publish": publish_config,
+    }
+    prepared = prepare(base_model_source=base_model, grpo_init=grpo_init, **params)
+    data_task = build_dataset(config=data).after(prepared)
+    base_eval = evaluate(
+        model=prepared.outputs["base_model"],
+        eval_split=data_task.outputs["eval_split"],
+        config=evaluate_config,
+        label="base",
+    ).set_display_name("evaluate base")
+    with dsl.If(grpo_init == "sft", name="grpo-from-sft"):
+        tuned = sft(
+            base_model=prepared.outputs["base_model"],
+            train_split=data_task.outputs["sft_split"],
+            config=sft_config,
+        )
+        _train_tail(tuned.outputs["model"], data_task, base_eval, params, "sft")
+    with dsl.Elif(grpo_init == "base", name="grpo-from-base"):
+        _train_tail(prepared.outputs["base_model"], data_task, base_eval, params, "base")

@@ -1,0 +1,379 @@
+"""Publishing: versions, manifests written last, immutability, the gate, the model card."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import save_file
+from vlaa.components.publish.step import (
+    ModelFolderError,
+    PublishConfig,
+    VersionExistsError,
+    list_versions,
+    looks_secret,
+    publish,
+    resolve_alias,
+    scrub,
+    verify_version,
+    write_version,
+)
+
+from vlaa.storage import (
+    InvalidKeyError,
+    LocalStore,
+    ObjectNotFoundError,
+    ObjectStore,
+    open_store,
+)
+
+MODEL = "tiny"
+METRICS = {"accuracy": 0.75, "benchmarks": {"colour": 1.0, "count": 0.5}}
+DATA_CARD = {"name": "synthetic-shapes", "counts": {"sft": 120, "rl": 40, "eval": 20}}
+LINEAGE = {
+    "pipeline_run_id": "run-123",
+    "code_version": "0e75cc3",
+    "dataset_hash": "sha256:abc",
+    "base_model": "local/tiny-qwen2.5-vl",
+}
+
+
+def make_model(folder: Path, weights: bool = True, tokenizer: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if weights:
+        save_file(
+            {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3)}, folder / "model.safetensors"
+        )
+    if tokenizer:
+        (folder / "tokenizer_config.json").write_text('{"model_max_length": 512}')
+    (folder / "config.json").write_text('{"model_type": "qwen2_5_vl"}')
+    (folder / "README.md").write_text("trainer-written card, replaced on publish")
+    (folder / "checkpoint-10").mkdir(exist_ok=True)
+    (folder / "checkpoint-10" / "optimizer.pt").write_bytes(b"resumable state, not published")
+    return folder
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    return make_model(tmp_path / "model")
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    return tmp_path / "registry"
+
+
+def config(store_dir: Path, **overrides: Any) -> PublishConfig:
+    return PublishConfig(store_uri=str(store_dir), model_name=MODEL, **overrides)
+
+
+def run_publish(model_dir: Path, cfg: PublishConfig, **overrides: Any):
+    args: dict[str, Any] = {
+        "metrics": METRICS,
+        "train_config": {"learning_rate": 1e-6},
+        "data_card": DATA_CARD,
+        "lineage": LINEAGE,
+    }
+    args.update(overrides)
+    return publish(model_dir, cfg, **args)
+
+
+def manifest_of(store_dir: Path, version: str) -> dict[str, Any]:
+    return json.loads((store_dir / MODEL / "versions" / version / "manifest.json").read_text())
+
+
+# ----------------------------------------------------------------------------- storage
+
+
+def test_local_store_round_trip(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "s")
+    assert isinstance(store, ObjectStore)
+    assert store.list() == [] and not store.exists("a/b.txt")
+    store.put_bytes("a/b.txt", b"one")
+    store.put_bytes("a/b.txt", b"two")  # replaced atomically
+    source = tmp_path / "f.bin"
+    source.write_bytes(b"file")
+    store.put_file("a/c/d.bin", source)
+    store.put_bytes("ab.txt", b"x")
+    assert store.get_bytes("a/b.txt") == b"two"
+    assert store.list("a/") == ["a/b.txt", "a/c/d.bin"]
+    assert store.list("a") == ["a/b.txt", "a/c/d.bin", "ab.txt"]  # plain prefix, as in S3
+    assert store.list("a/c/d") == ["a/c/d.bin"]
+    assert not any(p.name.startswith(".tmp-") for p in (tmp_path / "s").rglob("*"))
+    with pytest.raises(ObjectNotFoundError):
+        store.get_bytes("a/missing")
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "a/", "a\\b", "./a", "x/.tmp-1"])
+def test_local_store_rejects_unsafe_keys(tmp_path: Path, key: str) -> None:
+    with pytest.raises(InvalidKeyError):
+        LocalStore(tmp_path).put_bytes(key, b"")
+
+
+def test_local_store_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        store.put_file("k", tmp_path / "does-not-exist")
+    assert store.list() == []
+
+
+def test_open_store(tmp_path: Path) -> None:
+    assert isinstance(open_store(str(tmp_path)), LocalStore)
+    file_store = open_store(f"file://{tmp_path}/reg")
+    assert isinstance(file_store, LocalStore) and file_store.root == tmp_path / "reg"
+    with pytest.raises(ValueError, match=r"'s3'.*supported: local path, file://"):
+        open_store("s3://bucket/models")
+    with pytest.raises(ValueError, match="remote host"):
+        open_store("file://elsewhere/x")
+
+
+# ----------------------------------------------------------------------------- versions
+
+
+def test_publish_creates_successive_versions(model_dir: Path, store_dir: Path) -> None:
+    first = run_publish(model_dir, config(store_dir))
+    second = run_publish(model_dir, config(store_dir))
+    assert (first.version, second.version) == ("v0001", "v0002")
+    assert first.uri == f"{store_dir}/{MODEL}/versions/v0001"
+    assert first.promoted and second.promoted
+    store = open_store(str(store_dir))
+    assert list_versions(store, MODEL) == ["v0001", "v0002"]
+    assert resolve_alias(store, MODEL, "latest") == "v0002"
+
+
+def test_manifest_is_written_last_with_right_checksums(
+    model_dir: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order: list[str] = []
+    original_file, original_bytes = LocalStore.put_file, LocalStore.put_bytes
+
+    def record_file(self: LocalStore, key: str, path: Path) -> None:
+        order.append(key)
+        original_file(self, key, path)
+
+    def record_bytes(self: LocalStore, key: str, data: bytes) -> None:
+        order.append(key)
+        original_bytes(self, key, data)
+
+    monkeypatch.setattr(LocalStore, "put_file", record_file)
+    monkeypatch.setattr(LocalStore, "put_bytes", record_bytes)
+    run_publish(model_dir, config(store_dir))
+
+    version_keys = [key for key in order if "/versions/" in key]
+    assert version_keys[-1] == f"{MODEL}/versions/v0001/manifest.json"
+    assert order[-1] == f"{MODEL}/aliases/latest.json"  # the alias moves only after completion
+
+    manifest = manifest_of(store_dir, "v0001")
+    folder = store_dir / MODEL / "versions" / "v0001"
+    paths = sorted(entry["path"] for entry in manifest["files"])
+    assert paths == ["README.md", "config.json", "model.safetensors", "tokenizer_config.json"]
+    for entry in manifest["files"]:
+        data = (folder / entry["path"]).read_bytes()
+        assert entry["size"] == len(data)
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (folder / "model.safetensors").read_bytes() == (
+        model_dir / "model.safetensors"
+    ).read_bytes()
+    assert manifest["lineage"] == LINEAGE and manifest["version"] == "v0001"
+    assert manifest["created"].endswith("+00:00")
+    assert verify_version(open_store(str(store_dir)), MODEL, "v0001")["version"] == "v0001"
+
+
+def test_verify_version_detects_corruption(model_dir: Path, store_dir: Path) -> None:
+    run_publish(model_dir, config(store_dir))
+    (store_dir / MODEL / "versions" / "v0001" / "config.json").write_text("{}")
+    with pytest.raises(Exception, match=r"config\.json fails its checksum"):
+        verify_version(open_store(str(store_dir)), MODEL, "v0001")
+
+
+def test_incomplete_version_is_hidden_and_its_number_skipped(
+    model_dir: Path, store_dir: Path
+) -> None:
+    """Choice: numbering continues after the highest folder, complete or not, so a retry after
+    a crash never mixes its files with the interrupted upload's leftovers."""
+    run_publish(model_dir, config(store_dir))
+    crashed = store_dir / MODEL / "versions" / "v0002"
+    crashed.mkdir(parents=True)
+    (crashed / "model.safetensors").write_bytes(b"partial upload")
+    store = open_store(str(store_dir))
+    assert list_versions(store, MODEL) == ["v0001"]
+
+    result = run_publish(model_dir, config(store_dir))
+    assert result.version == "v0003"
+    assert list_versions(store, MODEL) == ["v0001", "v0003"]
+    assert (crashed / "model.safetensors").read_bytes() == b"partial upload"  # untouched
+    with pytest.raises(VersionExistsError, match="interrupted upload"):
+        write_version(store, MODEL, "v0002", model_dir, "card", {})
+
+
+def test_existing_version_is_never_overwritten(
+    model_dir: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_publish(model_dir, config(store_dir))
+    before = (store_dir / MODEL / "versions" / "v0001" / "manifest.json").read_bytes()
+    store = open_store(str(store_dir))
+    with pytest.raises(VersionExistsError, match="already exists"):
+        write_version(store, MODEL, "v0001", model_dir, "card", {})
+
+    # A publisher that computed the same next number (a race) is refused too.
+    monkeypatch.setattr("vlaa.components.publish.step.next_version", lambda store, name: "v0001")
+    with pytest.raises(VersionExistsError):
+        run_publish(model_dir, config(store_dir))
+    assert (store_dir / MODEL / "versions" / "v0001" / "manifest.json").read_bytes() == before
+
+
+# ----------------------------------------------------------------------------- gate
+
+
+def test_gate_failure_publishes_but_does_not_promote(model_dir: Path, store_dir: Path) -> None:
+    good = run_publish(model_dir, config(store_dir, gate_min_accuracy=0.5))
+    bad = run_publish(
+        model_dir, config(store_dir, gate_min_accuracy=0.5), metrics={"accuracy": 0.25}
+    )
+    assert good.promoted and not bad.promoted
+    assert "below the gate" in bad.reason and "0.25" in bad.reason
+    store = open_store(str(store_dir))
+    assert list_versions(store, MODEL) == ["v0001", "v0002"]  # published
+    assert resolve_alias(store, MODEL, "latest") == "v0001"  # alias unchanged
+    assert manifest_of(store_dir, "v0002")["gate"]["passed"] is False
+
+
+def test_gate_without_accuracy_never_promotes(model_dir: Path, store_dir: Path) -> None:
+    result = run_publish(model_dir, config(store_dir, gate_min_accuracy=0.1), metrics={"loss": 1})
+    assert not result.promoted and "no numeric 'accuracy'" in result.reason
+    assert resolve_alias(open_store(str(store_dir)), MODEL, "latest") is None
+
+
+def test_custom_alias(model_dir: Path, store_dir: Path) -> None:
+    run_publish(model_dir, config(store_dir, alias="production", gate_min_accuracy=0.7))
+    store = open_store(str(store_dir))
+    assert resolve_alias(store, MODEL, "production") == "v0001"
+    assert resolve_alias(store, MODEL, "latest") is None
+
+
+# ----------------------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize(
+    ("weights", "tokenizer", "missing"),
+    [
+        (False, True, r"weights \(\*\.safetensors\)"),
+        (True, False, r"tokenizer / processor \(tokenizer\.json or tokenizer_config\.json\)"),
+    ],
+)
+def test_model_folder_without_essentials_is_refused(
+    tmp_path: Path, store_dir: Path, weights: bool, tokenizer: bool, missing: str
+) -> None:
+    folder = make_model(tmp_path / "incomplete-model", weights=weights, tokenizer=tokenizer)
+    with pytest.raises(ModelFolderError, match=missing) as caught:
+        run_publish(folder, config(store_dir))
+    assert str(folder) in str(caught.value)
+    assert not store_dir.exists()  # nothing was uploaded
+
+
+def test_missing_model_folder_is_refused(tmp_path: Path, store_dir: Path) -> None:
+    with pytest.raises(ModelFolderError, match="does not exist"):
+        run_publish(tmp_path / "nope", config(store_dir))
+
+
+def test_config_is_strict_and_has_paper_defaults() -> None:
+    defaults = PublishConfig()
+    assert (defaults.model_name, defaults.alias, defaults.gate_min_accuracy) == (
+        "vlaa-thinker-tiny",
+        "latest",
+        None,
+    )
+    with pytest.raises(ValueError):
+        PublishConfig(unknown_field=1)
+    with pytest.raises(ValueError):
+        PublishConfig(model_name="../escape")
+
+
+# ----------------------------------------------------------------------------- model card
+
+
+def read_card(store_dir: Path, version: str = "v0001") -> tuple[dict[str, Any], str]:
+    text = (store_dir / MODEL / "versions" / version / "README.md").read_text()
+    assert text.startswith("---\n")
+    _, front, body = text.split("---\n", 2)
+    return yaml.safe_load(front), body
+
+
+def test_model_card_front_matter_parses(model_dir: Path, store_dir: Path) -> None:
+    run_publish(model_dir, config(store_dir))
+    front, body = read_card(store_dir)
+    assert front["library_name"] == "transformers"
+    assert front["pipeline_tag"] == "image-text-to-text"
+    assert front["license"] == "apache-2.0"
+    assert front["base_model"] == "local/tiny-qwen2.5-vl"
+    assert "vlaa-thinking" in front["tags"]
+    results = front["model-index"][0]["results"][0]
+    metrics = {m["name"]: m["value"] for m in results["metrics"]}
+    assert metrics == {"accuracy": 0.75, "benchmarks.colour": 1.0, "benchmarks.count": 0.5}
+    assert results["dataset"]["name"] == "synthetic-shapes"
+    for expected in ("| accuracy | 0.75 |", "run-123", "0e75cc3", "sha256:abc", "learning_rate"):
+        assert expected in body
+    assert "| counts.sft | 120 |" in body  # counts rendered when no markdown is given
+    assert "never recorded" in body
+    assert "trainer-written card" not in body
+
+
+def test_model_card_uses_data_card_markdown(model_dir: Path, store_dir: Path) -> None:
+    card = {"markdown": "## Dataset\n\n120 SFT records, 3 quarantined.", "counts": {"sft": 120}}
+    run_publish(model_dir, config(store_dir), data_card=card)
+    _, body = read_card(store_dir)
+    assert "120 SFT records, 3 quarantined." in body
+    assert "| counts.sft |" not in body
+
+
+def test_secrets_are_scrubbed_everywhere(model_dir: Path, store_dir: Path) -> None:
+    train_config = {
+        "learning_rate": 1e-6,
+        "max_new_tokens": 800,
+        "api_key": "LEAK-api",
+        "teacher": {"apiKey": "LEAK-camel", "endpoint": "https://user:LEAK-url@host/v1"},
+        "s3": {"aws_secret_access_key": "LEAK-s3", "access_key_id": "LEAK-id"},
+        "hf_token": "LEAK-hf",
+        "db_password": "LEAK-pw",
+        "eos_token_id": 2,
+    }
+    lineage = {**LINEAGE, "registry_token": "LEAK-lineage"}
+    run_publish(model_dir, config(store_dir), train_config=train_config, lineage=lineage)
+    everything = "".join(p.read_text() for p in store_dir.rglob("*.json")) + "".join(
+        p.read_text() for p in store_dir.rglob("*.md")
+    )
+    assert "LEAK" not in everything
+    _, body = read_card(store_dir)
+    assert "max_new_tokens: 800" in body and "eos_token_id: 2" in body
+    assert "<redacted>" in body
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("api_key", True),
+        ("apiKey", True),
+        ("OPENAI_API_KEY", True),
+        ("aws_secret_access_key", True),
+        ("hf_token", True),
+        ("password", True),
+        ("client_credentials", True),
+        ("max_new_tokens", False),
+        ("tokenizer_name", False),
+        ("learning_rate", False),
+    ],
+)
+def test_looks_secret(name: str, secret: bool) -> None:
+    assert looks_secret(name) is secret
+
+
+def test_scrub_keeps_structure() -> None:
+    assert scrub({"a": [1, {"token": "x"}], "b": float("nan")}) == {
+        "a": [1, {"token": "<redacted>"}],
+        "b": "nan",
+    }

@@ -1,0 +1,240 @@
+"""The ``vlaa`` command line: run the pipeline locally, compile it, run single steps."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from vlaa.stages import UserError, describe_validation_error
+
+app = typer.Typer(
+    help="VLAA-Thinker: build the VLAA-Thinking dataset, train with SFT and/or GRPO, "
+    "evaluate and publish, as a Kubeflow pipeline or on this machine.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="YAML file with this step's config fields.")
+]
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(1)
+
+
+def _guarded(action: Callable[[], Any]) -> Any:
+    """Run ``action``; turn input and configuration errors into one clear line."""
+    from vlaa.pipelines.local_run import PipelineFailed
+
+    try:
+        return action()
+    except ValidationError as error:
+        _fail(describe_validation_error(error, "config"))
+    except (UserError, PipelineFailed, ValueError, KeyError, FileNotFoundError) as error:
+        _fail(str(error).strip("'\""))
+
+
+def _load_step_config(config_type: type, path: Path | None) -> Any:
+    from vlaa.parameters import load_parameter_file
+
+    return config_type.model_validate(load_parameter_file(path) if path else {})
+
+
+@app.command()
+def run(
+    local: Annotated[
+        bool, typer.Option("--local", help="Run on this machine (KFP local runner).")
+    ] = False,
+    preset: Annotated[
+        str, typer.Option(help="Parameter preset: local-cpu or paper.")
+    ] = "local-cpu",
+    params: Annotated[
+        Path | None, typer.Option("--params", help="YAML file of run parameters over the preset.")
+    ] = None,
+    grpo_init: Annotated[
+        str | None, typer.Option(help="Arm: start GRPO from 'sft' or 'base' (overrides params).")
+    ] = None,
+    output: Annotated[
+        Path, typer.Option(help="Folder for artifacts, registry and run.json.")
+    ] = Path("runs/local"),
+) -> None:
+    """Run the whole vlaa-thinker DAG: build dataset, SFT, GRPO, evaluate, publish."""
+    if not local:
+        _fail("only --local runs start from here; submit to a cluster with the KFP UI or API")
+
+    def action() -> None:
+        from vlaa.parameters import load_parameter_file, merge, validate_parameters
+        from vlaa.pipelines.local_run import run_local
+        from vlaa.presets import preset as named_preset
+
+        raw = merge(named_preset(preset), load_parameter_file(params) if params else {})
+        if grpo_init is not None:
+            raw["grpo_init"] = grpo_init
+        raw.setdefault("publish", {}).setdefault("store_uri", str((output / "registry").resolve()))
+        validated = validate_parameters(raw)
+        console.rule(f"vlaa-thinker (local, arm grpo-from-{validated.grpo_init})")
+        summary = run_local(validated, output)
+        _print_summary(summary, output)
+
+    _guarded(action)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _print_summary(summary: dict[str, Any], output: Path) -> None:
+    table = Table(title="stages")
+    table.add_column("stage")
+    table.add_column("status")
+    table.add_column("seconds", justify="right")
+    for row in summary["stages"]:
+        table.add_row(row["name"], row["status"], _fmt(row.get("seconds")))
+    console.print(table)
+    metrics = summary["metrics"]
+    results = Table(title="results")
+    results.add_column("measure")
+    results.add_column("value", justify="right")
+    results.add_row("eval accuracy, base model", _fmt(metrics["accuracy_before"]))
+    results.add_row("eval accuracy, trained model", _fmt(metrics["accuracy_after"]))
+    results.add_row("GRPO mean reward, first steps", _fmt(metrics["reward_first"]))
+    results.add_row("GRPO mean reward, last steps", _fmt(metrics["reward_last"]))
+    results.add_row("published version", _fmt(metrics["published_version"]))
+    console.print(results)
+    console.print(f"total {summary['seconds']:.0f} s; details in {output / 'run.json'}")
+
+
+@app.command("compile")
+def compile_command(
+    output: Annotated[Path, typer.Option(help="Where to write the KFP IR YAML.")] = Path(
+        "pipelines/compiled/vlaa-thinker.yaml"
+    ),
+    pipeline: Annotated[str, typer.Option(help="Pipeline to compile.")] = "vlaa-thinker",
+) -> None:
+    """Compile a pipeline to KFP IR YAML (upload it in the Kubeflow UI)."""
+    from vlaa.pipelines.compile import compile_pipeline
+
+    path = _guarded(lambda: compile_pipeline(pipeline, output))
+    console.print(f"wrote {path}")
+
+
+@app.command("make-tiny-model")
+def make_tiny_model(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the model into.")],
+    size: Annotated[str, typer.Option(help="tiny, 3b or 7b (random weights).")] = "tiny",
+    seed: Annotated[int, typer.Option(help="Weight initialisation seed.")] = 0,
+) -> None:
+    """Write a Qwen2.5-VL-architecture model with random weights and a locally trained tokenizer."""
+    from vlaa.modeling.factory import MODEL_SIZES, make_model
+
+    if size not in MODEL_SIZES:
+        _fail(f"--size {size!r} is not one of {', '.join(MODEL_SIZES)}")
+    _guarded(lambda: make_model(directory, size=size, seed=seed))  # type: ignore[arg-type]
+    info = json.loads((directory / "vlaa_model.json").read_text())
+    console.print(f"wrote {size} model ({info['parameters']:,} parameters) to {directory}")
+
+
+@app.command("build-dataset")
+def build_dataset_command(
+    output: Annotated[
+        Path, typer.Option(help="Folder for the sft/, rl/, eval/ and card/ outputs.")
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Build the dataset splits and data card (the build_dataset step, without KFP)."""
+    from vlaa.components.build_dataset.step import BuildDatasetConfig, build_dataset
+
+    def action() -> Any:
+        step_config = _load_step_config(BuildDatasetConfig, config)
+        return build_dataset(
+            step_config, output / "sft", output / "rl", output / "eval", output / "card"
+        )
+
+    card = _guarded(action)
+    console.print(f"splits: {card.splits}; card in {output / 'card'}")
+
+
+@app.command("sft")
+def sft_command(
+    base_model: Annotated[Path, typer.Option(help="Model folder to start from.")],
+    train: Annotated[Path, typer.Option(help="SFT split folder (records.jsonl + images/).")],
+    output: Annotated[Path, typer.Option(help="Folder for the fine-tuned model.")],
+    config: ConfigOption = None,
+) -> None:
+    """Supervised fine-tuning (the sft step, without KFP)."""
+    from vlaa.components.sft.step import SFTStepConfig, run_sft
+
+    summary = _guarded(
+        lambda: run_sft(base_model, train, output, _load_step_config(SFTStepConfig, config))
+    )
+    console.print({k: v for k, v in summary.items() if k != "config"})
+
+
+@app.command("grpo")
+def grpo_command(
+    init_model: Annotated[Path, typer.Option(help="Model folder to start from (base or SFT).")],
+    train: Annotated[Path, typer.Option(help="RL split folder (records.jsonl + images/).")],
+    output: Annotated[Path, typer.Option(help="Folder for the trained model.")],
+    config: ConfigOption = None,
+) -> None:
+    """GRPO with the mixed reward (the grpo step, without KFP)."""
+    from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
+
+    summary = _guarded(
+        lambda: run_grpo(init_model, train, output, _load_step_config(GRPOStepConfig, config))
+    )
+    console.print({k: v for k, v in summary.items() if k != "config"})
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: Annotated[Path, typer.Option(help="Model folder to evaluate.")],
+    eval_split: Annotated[Path, typer.Option(help="Eval split folder.")],
+    report: Annotated[Path, typer.Option(help="Where to write the JSON report.")],
+    config: ConfigOption = None,
+) -> None:
+    """Greedy evaluation with accuracy per reward type (the evaluate step, without KFP)."""
+    from vlaa.components.evaluate.step import EvaluateStepConfig, evaluate_model, write_report
+
+    result = _guarded(
+        lambda: evaluate_model(model, eval_split, _load_step_config(EvaluateStepConfig, config))
+    )
+    write_report(result, report)
+    console.print(result["metrics"])
+
+
+@app.command("publish")
+def publish_command(
+    model: Annotated[Path, typer.Option(help="Model folder to publish.")],
+    config: ConfigOption = None,
+    metrics: Annotated[
+        Path | None, typer.Option(help="Evaluation report JSON whose metrics go in the card.")
+    ] = None,
+) -> None:
+    """Publish a model folder as a new version in the model store (the publish step)."""
+    from vlaa.components.publish.step import PublishConfig, publish
+
+    def action() -> Any:
+        report = json.loads(metrics.read_text()) if metrics else {}
+        return publish(
+            model, _load_step_config(PublishConfig, config), report.get("metrics", {}), {}, {}, {}
+        )
+
+    result = _guarded(action)
+    console.print(result.model_dump())
+
+
+if __name__ == "__main__":
+    app()

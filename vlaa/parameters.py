@@ -1,0 +1,95 @@
+"""The pipeline's run parameters: few, grouped, validated in one place.
+
+The run form has one field per group (``data``, ``sft``, ``grpo``, ``evaluate``, ``publish``),
+each a JSON object whose keys are the fields of that step's config; plus the base model and the
+arm. ``vlaa run``/``vlaa submit`` and the pipeline's first step validate with the same code,
+so an unknown key or bad value fails before any training starts, naming the parameter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vlaa.components.build_dataset.step import BuildDatasetConfig
+from vlaa.components.evaluate.step import EvaluateStepConfig
+from vlaa.components.grpo.step import GRPOStepConfig
+from vlaa.components.publish.step import PublishConfig
+from vlaa.components.sft.step import SFTStepConfig
+from vlaa.stages import UserError, describe_validation_error
+
+GRPO_INITS = ("sft", "base")
+
+STEP_CONFIGS: dict[str, type[BaseModel]] = {
+    "data": BuildDatasetConfig,
+    "sft": SFTStepConfig,
+    "grpo": GRPOStepConfig,
+    "evaluate": EvaluateStepConfig,
+    "publish": PublishConfig,
+}
+
+
+class ParameterError(UserError):
+    """One or more run parameters are invalid; the message names each."""
+
+
+class RunParameters(BaseModel):
+    """Everything a run of ``vlaa-thinker`` takes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_model: str = Field("tiny", description="'tiny', 'tiny:SEED' or a model folder path")
+    grpo_init: Literal["sft", "base"] = Field(
+        "sft", description="start GRPO from the SFT model ('sft') or the base model ('base')"
+    )
+    data: dict[str, Any] = Field(default_factory=dict)
+    sft: dict[str, Any] = Field(default_factory=dict)
+    grpo: dict[str, Any] = Field(default_factory=dict)
+    evaluate: dict[str, Any] = Field(default_factory=dict)
+    publish: dict[str, Any] = Field(default_factory=dict)
+
+
+def validate_parameters(raw: dict[str, Any]) -> RunParameters:
+    """Validate the top level and every group; raise ``ParameterError`` listing every problem."""
+    problems: list[str] = []
+    try:
+        params = RunParameters.model_validate(raw)
+    except ValidationError as error:
+        raise ParameterError(describe_validation_error(error, "parameters")) from None
+    for group, config_type in STEP_CONFIGS.items():
+        try:
+            config_type.model_validate(getattr(params, group))
+        except ValidationError as error:
+            problems.append(describe_validation_error(error, group))
+    if problems:
+        raise ParameterError("; ".join(problems))
+    return params
+
+
+def load_parameter_file(path: Path) -> dict[str, Any]:
+    """Read a YAML (or JSON) file of run parameters."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ParameterError(f"cannot read parameter file {path}: {error}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ParameterError(
+            f"parameter file {path} must hold a mapping, not {type(loaded).__name__}"
+        )
+    return loaded
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` into ``base`` (groups merge key by key)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

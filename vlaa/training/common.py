@@ -1,0 +1,75 @@
+"""Pieces the SFT and GRPO steps share: batch arithmetic, logging to JSON lines, run context."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the field."""
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def gradient_accumulation(global_batch: int, per_device_batch: int, label: str = "") -> int:
+    """Steps of accumulation that turn per-device batches into the global batch on any GPU count."""
+    per_step = per_device_batch * world_size()
+    if global_batch % per_step:
+        raise ConfigError(
+            f"{label}global batch {global_batch} is not a multiple of per-device batch "
+            f"{per_device_batch} x {world_size()} processes"
+        )
+    return global_batch // per_step
+
+
+class JsonlLogCallback(TrainerCallback):
+    """Appends every trainer log (loss, reward, KL, lr, ...) with the step and wall time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._started = time.monotonic()
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not logs or not state.is_world_process_zero:
+            return
+        row = {"step": state.global_step, "seconds": round(time.monotonic() - self._started, 3)}
+        row.update({k: v for k, v in logs.items() if isinstance(v, int | float | str)})
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def common_training_args(output_dir: Path, seed: int, logging_steps: int) -> dict[str, Any]:
+    """Settings every step uses: no external reporters, no hub, quiet CPU-friendly loaders."""
+    return {
+        "output_dir": str(output_dir),
+        "seed": seed,
+        "logging_steps": logging_steps,
+        "report_to": [],
+        "push_to_hub": False,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": False,
+        "save_strategy": "no",
+        "remove_unused_columns": False,
+    }
