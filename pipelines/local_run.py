@@ -74,7 +74,7 @@ def summarise(
     for event in events:
         row = stages.setdefault(event["stage"], {"name": event["stage"]})
         row["status"] = event["status"]
-        for key in ("seconds", "error", "metrics", "artifacts"):
+        for key in ("seconds", "wall_seconds", "error", "metrics", "artifacts"):
             if key in event:
                 row[key] = event[key]
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import save_file
+
 from vlaa.components.publish.step import (
     ModelFolderError,
     PublishConfig,
@@ -23,7 +24,6 @@ from vlaa.components.publish.step import (
     verify_version,
     write_version,
 )
-
 from vlaa.storage import (
     InvalidKeyError,
     LocalStore,

@@ -99,9 +99,12 @@ def _print_summary(summary: dict[str, Any], output: Path) -> None:
     table = Table(title="stages")
     table.add_column("stage")
     table.add_column("status")
-    table.add_column("seconds", justify="right")
+    table.add_column("step seconds", justify="right")
+    table.add_column("wall seconds", justify="right")
     for row in summary["stages"]:
-        table.add_row(row["name"], row["status"], _fmt(row.get("seconds")))
+        table.add_row(
+            row["name"], row["status"], _fmt(row.get("seconds")), _fmt(row.get("wall_seconds"))
+        )
     console.print(table)
     metrics = summary["metrics"]
     results = Table(title="results")

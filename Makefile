@@ -1,0 +1,37 @@
+# The two README commands: `make run` (set up, then run the whole DAG locally) and
+# `make test` (set up, then run the test suite). Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUTPUT ?= runs/local
+
+.PHONY: setup run test lint compile bench clean
+
+$(BIN)/vlaa: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch/torchvision first, pinned: these builds lie on the machine's disk (no multi-GB download).
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(BIN)/vlaa
+
+setup: $(BIN)/vlaa
+
+run: setup
+	$(BIN)/vlaa run --local --output $(OUTPUT)
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+compile: setup
+	$(BIN)/vlaa compile --output pipelines/compiled/vlaa-thinker.yaml
+
+bench: setup
+	$(BIN)/python bench/local_run.py
+
+clean:
+	rm -rf runs .pytest_cache
