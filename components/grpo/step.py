@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from statistics import fmean
 from typing import Any, Literal
@@ -20,6 +19,7 @@ from vlaa.training.common import (
     common_training_args,
     gradient_accumulation,
     read_log,
+    save_trained,
     world_size,
 )
 from vlaa.training.datasets import grpo_dataset
@@ -138,10 +138,7 @@ def run_grpo(
         callbacks=[JsonlLogCallback(log_path)],
     )
     result = trainer.train()
-    if output_dir.exists():
-        shutil.rmtree(output_dir)
-    trainer.save_model(str(output_dir))
-    processor.save_pretrained(output_dir)
+    save_trained(trainer, processor, output_dir)
     summary = {
         "steps": trainer.state.global_step,
         "samples": len(dataset),

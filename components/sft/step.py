@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from vlaa.training.common import (
     common_training_args,
     gradient_accumulation,
     read_log,
+    save_trained,
 )
 from vlaa.training.datasets import sft_dataset
 
@@ -86,10 +86,7 @@ def run_sft(
         callbacks=[JsonlLogCallback(log_path)],
     )
     result = trainer.train()
-    if output_dir.exists():
-        shutil.rmtree(output_dir)
-    trainer.save_model(str(output_dir))
-    processor.save_pretrained(output_dir)
+    save_trained(trainer, processor, output_dir)
     losses = [row["loss"] for row in read_log(log_path) if "loss" in row]
     summary = {
         "steps": trainer.state.global_step,

@@ -64,106 +64,23 @@ CHAT_TEMPLATE = (
 
 # Words of the synthetic visual-reasoning domain; BPE merges learnt on them keep sequences
 # short, and byte-level fallback still encodes any other text.
-DOMAIN_WORDS = [
-    "red",
-    "blue",
-    "green",
-    "yellow",
-    "purple",
-    "gray",
-    "cube",
-    "cubes",
-    "sphere",
-    "spheres",
-    "cylinder",
-    "cylinders",
-    "large",
-    "small",
-    "object",
-    "objects",
-    "left",
-    "right",
-    "top",
-    "bottom",
-    "middle",
-    "centre",
-    "center",
-    "there",
-    "are",
-    "is",
-    "the",
-    "a",
-    "an",
-    "of",
-    "and",
-    "with",
-    "how",
-    "many",
-    "what",
-    "colour",
-    "color",
-    "shape",
-    "size",
-    "subtract",
-    "all",
-    "remove",
-    "count",
-    "counting",
-    "left",
-    "over",
-    "image",
-    "shows",
-    "see",
-    "I",
-    "so",
-    "which",
-    "option",
-    "answer",
-    "question",
-    "box",
-    "bounding",
-    "first",
-    "then",
-    "wait",
-    "let",
-    "me",
-    "double-check",
-    "again",
-    "check",
-    "mistake",
-    "hmm",
-    "alternatively",
-    "confirm",
-    "should",
-    "yes",
-    "no",
-    "total",
-    "remaining",
-    "minus",
-    "plus",
-    "equals",
-    "background",
-    "scene",
-    "on",
-    "in",
-    "at",
-    "near",
-    "far",
-    "behind",
-    "front",
-    "number",
-    "A",
-    "B",
-    "C",
-    "D",
-]
+DOMAIN_WORDS = (  # noqa: SIM905 - one readable line per topic
+    "red blue green yellow purple gray "
+    "cube cubes sphere spheres cone cones cylinder cylinders large small medium tiny "
+    "object objects left right top bottom middle centre center there are is the a an of and with "
+    "how many what colour color shape size subtract all remove count counting left over image "
+    "shows see I so which option answer question box bounding first then wait let me double-check "
+    "again check mistake hmm alternatively confirm should yes no total remaining minus plus equals "
+    "background scene on in at near far behind front number A B C D"
+).split()
 
 
 def default_corpus() -> list[str]:
     """Sentences to train the tiny tokenizer on: prompts, instructions and domain text."""
     sentences = [SYSTEM_PROMPT, *TASK_INSTRUCTIONS.values()]
     words = DOMAIN_WORDS
-    for size, colour, shape in itertools.product(("large", "small"), words[:6], words[6:12]):
+    colours, shapes = words[:6], words[6:14:2]
+    for size, colour, shape in itertools.product(("large", "small"), colours, shapes):
         sentences.append(f"There is a {size} {colour} {shape} at the top left of the image.")
         sentences.append(f"Subtract all {colour} {shape}. How many objects are left?")
         sentences.append(f"What colour is the {size} {shape}? A. red B. blue C. green D. yellow")
@@ -221,6 +138,16 @@ def build_processor(
     )
 
 
+# The vision encoder is the same in every public Qwen2.5-VL size; only its output width differs.
+QWEN25_VL_VISION = dict(
+    depth=32,
+    hidden_size=1280,
+    intermediate_size=3420,
+    num_heads=16,
+    fullatt_block_indexes=[7, 15, 23, 31],
+)
+
+
 def _architecture(size: ModelSize, vocab_size: int) -> dict:
     """Text and vision settings. 3b / 7b follow the public Qwen2.5-VL configs."""
     if size == "tiny":
@@ -258,14 +185,7 @@ def _architecture(size: ModelSize, vocab_size: int) -> dict:
             rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
             tie_word_embeddings=True,
         )
-        vision = dict(
-            depth=32,
-            hidden_size=1280,
-            intermediate_size=3420,
-            num_heads=16,
-            out_hidden_size=2048,
-            fullatt_block_indexes=[7, 15, 23, 31],
-        )
+        vision = dict(QWEN25_VL_VISION, out_hidden_size=2048)
         return dict(text=text, vision=vision, tie=True)
     if size == "7b":
         text = dict(
@@ -279,14 +199,7 @@ def _architecture(size: ModelSize, vocab_size: int) -> dict:
             rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
             tie_word_embeddings=False,
         )
-        vision = dict(
-            depth=32,
-            hidden_size=1280,
-            intermediate_size=3420,
-            num_heads=16,
-            out_hidden_size=3584,
-            fullatt_block_indexes=[7, 15, 23, 31],
-        )
+        vision = dict(QWEN25_VL_VISION, out_hidden_size=3584)
         return dict(text=text, vision=vision, tie=False)
     raise ValueError(f"unknown model size {size!r}; choose one of {', '.join(MODEL_SIZES)}")
 

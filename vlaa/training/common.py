@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers import (
+    ProcessorMixin,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 
 
 class ConfigError(ValueError):
@@ -52,6 +60,14 @@ class JsonlLogCallback(TrainerCallback):
         row.update({k: v for k, v in logs.items() if isinstance(v, int | float | str)})
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
+
+
+def save_trained(trainer: Trainer, processor: ProcessorMixin, output_dir: Path) -> None:
+    """Replace ``output_dir`` with the trained weights and the processor (a loadable folder)."""
+    if output_dir.exists():
+        shutil.rmtree(output_dir)
+    trainer.save_model(str(output_dir))
+    processor.save_pretrained(output_dir)
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
