@@ -41,7 +41,8 @@ def run_local(params: RunParameters, output_dir: Path) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
     events_path = output_dir / "events.jsonl"
     events_path.unlink(missing_ok=True)
-    os.environ[EVENTS_ENV] = str(events_path)
+    previous_events = os.environ.get(EVENTS_ENV)
+    os.environ[EVENTS_ENV] = str(events_path)  # task subprocesses inherit it
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(output_dir / "artifacts"),
@@ -56,6 +57,11 @@ def run_local(params: RunParameters, output_dir: Path) -> dict[str, Any]:
             vlaa_thinker(**kfp_arguments(params))
         except RuntimeError as failure:
             error = str(failure)
+        finally:
+            if previous_events is None:
+                os.environ.pop(EVENTS_ENV, None)
+            else:
+                os.environ[EVENTS_ENV] = previous_events
     summary = summarise(read_events(events_path), time.time() - started, params)
     summary["status"] = "failed" if error else "succeeded"
     (output_dir / RUN_FILE).write_text(json.dumps(summary, indent=2, default=str))

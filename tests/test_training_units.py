@@ -365,6 +365,18 @@ def test_merge_is_deep_and_does_not_change_its_inputs() -> None:
     assert base["data"] == {}
 
 
+def test_merge_result_shares_no_group_with_its_base() -> None:
+    # `vlaa run` fills publish.store_uri into the merged parameters; that must not leak into
+    # the preset the parameters came from.
+    from vlaa.presets import preset
+
+    merged = merge(preset("local-cpu"), {})
+    merged["publish"]["store_uri"] = "/elsewhere"
+    merged["sft"]["max_steps"] = 1
+    assert "store_uri" not in preset("local-cpu")["publish"]
+    assert "max_steps" not in preset("local-cpu")["sft"]
+
+
 def test_merge_replaces_a_group_with_a_non_mapping() -> None:
     assert merge({"sft": {"max_steps": 1}}, {"sft": None}) == {"sft": None}
 

@@ -86,7 +86,7 @@ def load_parameter_file(path: Path) -> dict[str, Any]:
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Deep-merge ``override`` into ``base`` (groups merge key by key)."""
-    merged = dict(base)
+    merged = {k: merge(v, {}) if isinstance(v, dict) else v for k, v in base.items()}
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = merge(merged[key], value)

@@ -1,0 +1,189 @@
+"""The training and evaluation steps on the tiny model, and base-model resolution.
+
+The training / generation tests are marked slow (each well under a minute on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from vlaa.components.evaluate.step import EvaluateStepConfig, evaluate_model
+from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
+from vlaa.components.prepare.step import resolve_base_model
+from vlaa.components.sft.step import SFTStepConfig, run_sft
+from vlaa.modeling.loading import ModelLoadError
+from vlaa.stages import UserError
+from vlaa.training.common import read_log
+
+# Parameter names of the loaded model (transformers 5 layout; the files may use older names).
+VISUAL_PREFIX = "model.visual."
+MERGER_PREFIX = "model.visual.merger."
+LANGUAGE_PREFIX = "model.language_model."
+
+
+def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    """Every parameter of the model in ``model_dir``, loaded as transformers loads it."""
+    AutoProcessor.from_pretrained(model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
+    return {name: tensor.detach().clone() for name, tensor in model.named_parameters()}
+
+
+def _changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> set[str]:
+    return {name for name in before if not torch.equal(before[name], after[name])}
+
+
+# ----------------------------------------------------------------------------- sft
+
+
+@pytest.mark.slow
+def test_sft_trains_the_llm_and_leaves_the_vision_encoder_frozen(
+    tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path: Path
+) -> None:
+    config = SFTStepConfig(
+        learning_rate=1e-3,
+        global_batch_size=4,
+        per_device_batch_size=2,
+        max_steps=3,
+        warmup_ratio=0.0,
+        max_length=512,
+    )
+    output = tmp_path / "sft"
+    summary = run_sft(tiny_model_dir, tiny_dataset["sft"], output, config)
+
+    assert summary["steps"] == 3
+    assert summary["first_loss"] is not None and summary["last_loss"] is not None
+    assert [row["step"] for row in read_log(Path(summary["log"])) if "loss" in row] == [1, 2, 3]
+    assert json.loads((output / "vlaa_training.json").read_text())["steps"] == 3
+
+    before, after = _weights(tiny_model_dir), _weights(output)
+    assert before.keys() == after.keys()
+    changed = _changed(before, after)
+    encoder = {n for n in before if n.startswith(VISUAL_PREFIX) and not n.startswith(MERGER_PREFIX)}
+    assert encoder, "the vision encoder's parameter names were not found"
+    assert not changed & encoder, f"frozen vision encoder changed: {sorted(changed & encoder)}"
+    assert any(name.startswith(LANGUAGE_PREFIX) for name in changed)
+    assert any(name.startswith(MERGER_PREFIX) for name in changed)  # the projector trains
+
+
+# ----------------------------------------------------------------------------- grpo
+
+
+@pytest.mark.slow
+def test_grpo_logs_reward_and_kl_and_writes_a_loadable_model(
+    tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path: Path
+) -> None:
+    config = GRPOStepConfig(
+        rollout_batch_prompts=2,
+        train_batch_completions=8,
+        per_device_batch_size=8,
+        max_steps=2,
+        max_completion_length=16,
+        learning_rate=1e-4,
+        warmup_ratio=0.0,
+        use_vllm="no",
+    )
+    output = tmp_path / "grpo"
+    summary = run_grpo(tiny_model_dir, tiny_dataset["rl"], output, config)
+
+    assert summary["steps"] == 2
+    log = [row for row in read_log(Path(summary["log"])) if "reward" in row]
+    assert [row["step"] for row in log] == [1, 2]
+    for row in log:
+        assert 0.0 <= row["reward"] <= 1.0
+        assert "kl" in row
+        # The router's per-type means reach TRL's log through log_metric.
+        assert {"rewards/digit/mean", "rewards/mcq/mean"} & row.keys()
+        assert {key.split("/")[1] for key in row if key.startswith("rewards/")} <= {
+            "mixed_reward",
+            "digit",
+            "mcq",
+        }  # the types this split holds
+    assert summary["reward_first"] is not None and summary["reward_last"] is not None
+    assert 0.0 <= summary["reward_first"] <= 1.0
+    # Loadable. A random model earns no reward, so every advantage is 0 and the weights do not
+    # move: this test checks the plumbing; the SFT test checks what trains and what is frozen.
+    assert set(_weights(output)) == set(_weights(tiny_model_dir))
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+@pytest.mark.slow
+def test_evaluate_reports_accuracy_format_rate_and_per_type_accuracy(
+    tiny_model_dir: Path, tiny_dataset: dict[str, Path]
+) -> None:
+    config = EvaluateStepConfig(max_new_tokens=16, batch_size=10, max_samples=20)
+    report = evaluate_model(tiny_model_dir, tiny_dataset["eval"], config)
+
+    metrics, samples = report["metrics"], report["samples"]
+    assert len(samples) == 20
+    assert {"accuracy", "format_rate", "mean_completion_chars", "num_samples"} <= metrics.keys()
+    assert metrics["num_samples"] == 20
+    kinds = {row["reward_type"] for row in samples}
+    assert {f"accuracy_{kind}" for kind in kinds} <= metrics.keys()
+    for key in ("accuracy", "format_rate", *(f"accuracy_{kind}" for kind in kinds)):
+        assert 0.0 <= metrics[key] <= 1.0
+    for row in samples:
+        assert row["score"] in (0.0, 1.0)
+        assert isinstance(row["completion"], str)
+
+
+# ----------------------------------------------------------------------------- prepare
+
+
+def test_resolve_tiny_builds_the_model_with_seed_zero(tmp_path: Path) -> None:
+    path = resolve_base_model("tiny", tmp_path / "base")
+    assert json.loads((path / "vlaa_model.json").read_text())["seed"] == 0
+    assert any(path.glob("*.safetensors"))
+
+
+def test_resolve_tiny_with_a_seed(tmp_path: Path) -> None:
+    path = resolve_base_model("tiny:3", tmp_path / "base")
+    assert json.loads((path / "vlaa_model.json").read_text())["seed"] == 3
+
+
+def test_resolve_a_folder_copies_it(tiny_model_dir: Path, tmp_path: Path) -> None:
+    output = tmp_path / "base"
+    output.mkdir()
+    (output / "stale.txt").write_text("left by an earlier attempt")
+    path = resolve_base_model(str(tiny_model_dir), output)
+    assert path == output
+    assert not (output / "stale.txt").exists()
+    copied = sorted(p.name for p in output.iterdir())
+    assert copied == sorted(p.name for p in tiny_model_dir.iterdir())
+    assert resolve_base_model(f"file://{tiny_model_dir}", tmp_path / "again").is_dir()
+
+
+@pytest.mark.parametrize("source", ["tiny:x", "tiny:-1"])
+def test_resolve_refuses_a_bad_tiny_seed(source: str, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="seed after 'tiny:' must be a number"):
+        resolve_base_model(source, tmp_path / "base")
+    assert not (tmp_path / "base").exists()
+
+
+@pytest.mark.parametrize("source", ["s3://x", "hf://Qwen/Qwen2.5-VL-3B-Instruct"])
+def test_resolve_refuses_remote_sources(source: str, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="supported sources are"):
+        resolve_base_model(source, tmp_path / "base")
+
+
+def test_resolve_names_what_a_model_folder_lacks(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "no-weights"
+    shutil.copytree(tiny_model_dir, folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    with pytest.raises(ModelLoadError, match=r"is missing: weights \(\*\.safetensors\)") as error:
+        resolve_base_model(str(folder), tmp_path / "base")
+    assert str(folder) in str(error.value)
+    assert "config.json" not in str(error.value)
+
+
+def test_resolve_a_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        resolve_base_model(str(tmp_path / "nowhere"), tmp_path / "base")
