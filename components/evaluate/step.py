@@ -59,10 +59,6 @@ def _generate(
     return processor.batch_decode(new_tokens, skip_special_tokens=True)
 
 
-def _ground_truth(record: Record) -> Any:
-    return record.answer
-
-
 def evaluate_model(model_dir: Path, eval_dir: Path, config: EvaluateStepConfig) -> dict[str, Any]:
     """Score ``model_dir`` on the eval split; return the report (metrics plus per-sample rows)."""
     processor = load_processor(model_dir)
@@ -80,7 +76,7 @@ def evaluate_model(model_dir: Path, eval_dir: Path, config: EvaluateStepConfig) 
         for (record, _), completion in zip(
             batch, _generate(model, processor, batch, config.max_new_tokens), strict=True
         ):
-            value = rewards.score(record.reward_type, completion, _ground_truth(record))
+            value = rewards.score(record.reward_type, completion, record.answer)
             rows.append(
                 {
                     "id": record.id,
