@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from vlaa.stages import UserError, describe_validation_error
+from vlaa.stages import describe_validation_error, user_error_types
 
 app = typer.Typer(
     help="VLAA-Thinker: build the VLAA-Thinking dataset, train with SFT and/or GRPO, "
@@ -40,7 +40,7 @@ def _guarded(action: Callable[[], Any]) -> Any:
         return action()
     except ValidationError as error:
         _fail(describe_validation_error(error, "config"))
-    except (UserError, PipelineFailed, ValueError, KeyError, FileNotFoundError) as error:
+    except (*user_error_types(), PipelineFailed, ValueError, KeyError) as error:
         _fail(str(error).strip("'\""))
 
 

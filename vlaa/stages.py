@@ -27,12 +27,24 @@ class UserError(Exception):
     """Base for errors caused by input or configuration, reported without a traceback."""
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Errors caused by input or configuration: reported in one line, never as a traceback."""
+    from vlaa.components.build_dataset.step import DatasetBuildError
+    from vlaa.components.publish.step import PublishError
     from vlaa.modeling.loading import ModelLoadError
     from vlaa.records import RecordError
     from vlaa.training.common import ConfigError
 
-    return (UserError, ValidationError, RecordError, ConfigError, ModelLoadError, FileNotFoundError)
+    return (
+        UserError,
+        ValidationError,
+        RecordError,
+        ConfigError,
+        ModelLoadError,
+        DatasetBuildError,
+        PublishError,
+        FileNotFoundError,
+    )
 
 
 def describe_validation_error(error: ValidationError, parameter: str) -> str:
@@ -69,7 +81,7 @@ def stage(name: str) -> Iterator[StageRecorder]:
     _emit({"stage": name, "status": "running", "time": started})
     try:
         yield recorder
-    except _user_error_types() as error:
+    except user_error_types() as error:
         message = str(error)
         if isinstance(error, ValidationError):
             message = describe_validation_error(error, name)
