@@ -21,7 +21,11 @@ PIPELINE_NAME = "vlaa-thinker"
 def _train_tail(init_model, data, base_eval, params: dict, arm: str) -> None:
     """GRPO from ``init_model``, then evaluate and publish the result."""
     trained = grpo(
-        init_model=init_model, train_split=data.outputs["rl_split"], config=params["grpo"]
+        init_model=init_model,
+        train_split=data.outputs["rl_split"],
+        config=params["grpo"],
+        run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        arm=arm,
     ).set_display_name(f"grpo (from {arm})")
     scored = evaluate(
         model=trained.outputs["model"],

@@ -171,7 +171,12 @@ def test_router_logs_the_mean_reward_per_type() -> None:
         reward_type=["digit", "digit", "mcq", "open", "open"],
         log_metric=log_metric,
     )
-    assert logged == {"rewards/digit/mean": 0.5, "rewards/mcq/mean": 1.0}
+    assert logged == {
+        "rewards/digit/mean": 0.5,
+        "rewards/digit/std": 0.5,
+        "rewards/mcq/mean": 1.0,
+        "rewards/mcq/std": 0.0,
+    }
 
 
 def test_router_reads_conversational_completions() -> None:

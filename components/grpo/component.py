@@ -1,7 +1,7 @@
 """KFP wrapper of the GRPO step."""
 
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
 
 from vlaa.images import TRAINER_IMAGE
 
@@ -11,10 +11,13 @@ def grpo(
     init_model: Input[Model],
     train_split: Input[Dataset],
     config: dict,
+    run_id: str,
+    arm: str,
     model: Output[Model],
     metrics: Output[Metrics],
+    curves: Output[HTML],
 ) -> None:
-    """GRPO with the mixed reward on the RL split (TRL GRPOTrainer)."""
+    """GRPO with the mixed reward on the RL split (TRL GRPOTrainer); reward/KL/length curves."""
     from vlaa.components.grpo.runtime import run_from_kfp
 
-    run_from_kfp(init_model, train_split, config, model, metrics)
+    run_from_kfp(init_model, train_split, config, run_id, arm, model, metrics, curves)

@@ -3,27 +3,53 @@
 Kept apart from ``component.py`` because KFP hides ``dsl.component`` at run time.
 """
 
-from kfp.dsl import Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
+
+# Last logged value of each of these lands in the KFP Metrics artifact (the UI's scalar view);
+# the whole curve is in Prometheus and in the HTML artifact.
+FINAL_LOG_KEYS = (
+    "reward",
+    "reward_std",
+    "kl",
+    "beta",
+    "loss",
+    "entropy",
+    "completions/mean_length",
+    "completions/clipped_ratio",
+    "grad_norm",
+    "learning_rate",
+)
 
 
 def run_from_kfp(
     init_model: Input[Model],
     train_split: Input[Dataset],
     config: dict,
+    run_id: str,
+    arm: str,
     model: Output[Model],
     metrics: Output[Metrics],
+    curves: Output[HTML],
 ) -> None:
     from pathlib import Path
 
     from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
+    from vlaa.observability import MetricsSettings, metrics_callbacks
     from vlaa.stages import stage
+    from vlaa.training.common import read_log
+    from vlaa.training.curves import curves_html, per_type_reward_keys
 
+    step_config = GRPOStepConfig.model_validate(config)
     with stage("grpo") as report:
+        settings = MetricsSettings(
+            port=step_config.metrics_port, pushgateway_url=step_config.pushgateway_url
+        )
         summary = run_grpo(
             Path(init_model.path),
             Path(train_split.path),
             Path(model.path),
-            GRPOStepConfig.model_validate(config),
+            step_config,
+            extra_callbacks=metrics_callbacks("grpo", run_id, arm, settings),
         )
         model.metadata.update(
             {
@@ -36,4 +62,16 @@ def run_from_kfp(
             if summary[key] is not None:
                 metrics.log_metric(key, summary[key])
                 report.metrics[key] = summary[key]
+        log = read_log(Path(summary["log"]))
+        for key in (*FINAL_LOG_KEYS, *per_type_reward_keys(log)):
+            values = [row[key] for row in log if isinstance(row.get(key), int | float)]
+            if values:
+                metrics.log_metric(f"final/{key}", values[-1])
+        page = curves_html(
+            Path(summary["curves"]),
+            f"GRPO ({arm}) reward, KL and response length",
+            {k: summary[k] for k in ("steps", "reward_first", "reward_last", "final_beta")},
+        )
+        Path(curves.path).write_text(page, encoding="utf-8")
         report.artifacts["model"] = model.path
+        report.artifacts["curves"] = curves.path

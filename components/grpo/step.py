@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 from statistics import fmean
 from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
+from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
 from vlaa.modeling.loading import freeze_vision_tower, load_model, load_processor, training_dtype
 from vlaa.records import REWARD_TYPES
+from vlaa.training.checkpoints import checkpoint_step, last_complete_checkpoint
 from vlaa.training.common import (
     ConfigError,
     JsonlLogCallback,
@@ -22,8 +26,13 @@ from vlaa.training.common import (
     save_trained,
     world_size,
 )
+from vlaa.training.curves import plot_curves
 from vlaa.training.datasets import grpo_dataset
+from vlaa.training.deepspeed import config_path
+from vlaa.training.kl_control import AdaptiveKLCallback, AdaptiveKLController, restore_state
 from vlaa.training.reward_router import RewardRouter
+
+log = logging.getLogger(__name__)
 
 
 class GRPOStepConfig(BaseModel):
@@ -39,7 +48,11 @@ class GRPOStepConfig(BaseModel):
     learning_rate: float = Field(1e-6, gt=0, description="peak LR (not published by the paper)")
     min_learning_rate: float = Field(8e-7, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    beta: float = Field(1e-3, ge=0, description="KL coefficient")
+    beta: float = Field(1e-3, ge=0, description="initial KL coefficient (0: no KL, no ref model)")
+    kl_target: float | None = Field(
+        5e-4, gt=0, description="target KL of the adaptive controller (None: fixed beta)"
+    )
+    kl_horizon: int = Field(10_000, gt=0, description="adaptive KL horizon, in completions")
     num_train_epochs: float = Field(1.0, gt=0)
     max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: epochs)")
     max_prompt_length: int | None = None
@@ -53,7 +66,22 @@ class GRPOStepConfig(BaseModel):
     use_vllm: Literal["auto", "yes", "no"] = Field(
         "auto", description="vLLM colocate rollouts: auto = when a GPU and vllm are present"
     )
+    deepspeed: Literal["none", "zero2", "zero3"] = Field(
+        "none", description="DeepSpeed ZeRO stage for multi-GPU runs (needs the deepspeed package)"
+    )
+    metrics_port: int | None = Field(
+        None, ge=0, description="serve Prometheus /metrics on this port (0: any free port)"
+    )
+    pushgateway_url: str | None = Field(None, description="push metrics to this Pushgateway")
     logging_steps: int = Field(1, gt=0)
+    save_steps: int = Field(10, gt=0, description="checkpoint every N optimizer steps")
+    save_total_limit: int = Field(2, gt=0, description="checkpoints kept on disk")
+    resume: bool = Field(True, description="continue from the last complete checkpoint")
+    checkpoint_dir: str | None = Field(
+        None,
+        description="where checkpoints live (a volume that outlives the pod); "
+        "default: next to the output",
+    )
     seed: int = 42
 
 
@@ -68,6 +96,20 @@ def _use_vllm(setting: str) -> bool:
     if setting == "yes" and not available:
         raise ConfigError("grpo: use_vllm=yes needs a GPU and the vllm package")
     return available
+
+
+def deepspeed_config(stage: str) -> str | None:
+    """Path of the packaged ZeRO config, after checking DeepSpeed can be imported."""
+    if stage == "none":
+        return None
+    try:
+        import deepspeed  # noqa: F401
+    except ImportError as error:
+        raise ConfigError(
+            f"deepspeed={stage} needs the deepspeed package (installed in the trainer image, "
+            "`pip install 'vlaa-thinker[gpu]'`)"
+        ) from error
+    return str(config_path(stage))
 
 
 def trl_batch_args(config: GRPOStepConfig) -> dict[str, int]:
@@ -95,8 +137,11 @@ def run_grpo(
     output_dir: Path,
     config: GRPOStepConfig,
     work_dir: Path | None = None,
+    extra_callbacks: Sequence[TrainerCallback] = (),
 ) -> dict[str, Any]:
     """Train ``init_model_dir`` with GRPO on the RL split; write the model to ``output_dir``.
+
+    ``extra_callbacks`` are added to the trainer (metrics exporters, test probes).
 
     Returns a summary with the mean reward over the first and last logged steps.
     """
@@ -108,12 +153,18 @@ def run_grpo(
         freeze_vision_tower(model)
     dataset = grpo_dataset(train_dir)
     work_dir = work_dir or output_dir.parent / (output_dir.name + "-work")
+    checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else work_dir
+    resume_from = last_complete_checkpoint(checkpoint_dir) if config.resume else None
     log_path = work_dir / "train_log.jsonl"
-    log_path.unlink(missing_ok=True)
+    _keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
     use_vllm = _use_vllm(config.use_vllm)
+    batch_args = trl_batch_args(config)
     args = GRPOConfig(
-        **common_training_args(work_dir, config.seed, config.logging_steps),
-        **trl_batch_args(config),
+        **{
+            **common_training_args(checkpoint_dir, config.seed, config.logging_steps),
+            "save_strategy": "steps",
+        },
+        **batch_args,
         learning_rate=config.learning_rate,
         lr_scheduler_type="cosine_with_min_lr",
         lr_scheduler_kwargs={"min_lr": config.min_learning_rate},
@@ -128,27 +179,60 @@ def run_grpo(
         use_vllm=use_vllm,
         vllm_mode="colocate",
         bf16=training_dtype() == torch.bfloat16,
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        deepspeed=deepspeed_config(config.deepspeed),
     )
+    kl_callback = _kl_callback(config)
+    callbacks: list[TrainerCallback] = [JsonlLogCallback(log_path)]
+    if kl_callback is not None:
+        # Before the log writer, so the updated coefficient lands in the same log row.
+        callbacks.insert(0, kl_callback)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=[RewardRouter(enabled_types=tuple(config.reward_types))],
         args=args,
         train_dataset=dataset,
         processing_class=processor,
-        callbacks=[JsonlLogCallback(log_path)],
+        callbacks=[*callbacks, *extra_callbacks],
     )
-    result = trainer.train()
+    if kl_callback is not None:
+        kl_callback.attach(trainer)
+        if resume_from is not None and not restore_state(kl_callback, resume_from):
+            log.warning("%s has no KL controller state; the KL coefficient restarts", resume_from)
+    if resume_from is not None:
+        log.warning("resuming GRPO from %s", resume_from)
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     save_trained(trainer, processor, output_dir)
+    training_log = read_log(log_path)
+    curves = plot_curves(training_log, work_dir / "curves.png", title="GRPO")
     summary = {
         "steps": trainer.state.global_step,
         "samples": len(dataset),
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
-        **reward_summary(read_log(log_path)),
+        "resumed_from_step": checkpoint_step(resume_from) if resume_from else None,
+        "final_beta": getattr(trainer, "beta", config.beta),
+        **reward_summary(training_log),
         "log": str(log_path),
+        "curves": str(curves),
         "config": config.model_dump(),
     }
     (output_dir / "vlaa_training.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _kl_callback(config: GRPOStepConfig) -> AdaptiveKLCallback | None:
+    if config.kl_target is None or config.beta == 0:
+        return None
+    controller = AdaptiveKLController(config.beta, config.kl_target, config.kl_horizon)
+    return AdaptiveKLCallback(controller, samples_per_step=config.train_batch_completions)
+
+
+def _keep_log_until(log_path: Path, step: int) -> None:
+    """Drop log rows a resumed run will write again (those after its checkpoint)."""
+    rows = [row for row in read_log(log_path) if row.get("step", 0) <= step]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
 def reward_summary(log: list[dict[str, Any]], window: int = 5) -> dict[str, float | None]:

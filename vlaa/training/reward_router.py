@@ -1,14 +1,22 @@
-"""One reward function for TRL's GRPOTrainer that scores each sample by its ``reward_type``."""
+"""One reward function for TRL's GRPOTrainer that scores each sample by its ``reward_type``.
+
+TRL calls it with ``prompts``, ``completions`` and every extra dataset column as a list (one
+entry per completion): ``answer``, ``reward_type`` and ``image`` from
+``vlaa.training.datasets.grpo_dataset``, plus ``log_metric``. Rule-based types are scored one
+by one; ``open`` samples of a step are scored together, in one reward-model phase.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from vlaa import rewards
+from vlaa.rewards import OpenScorer
 
 
 def completion_text(completion: Any) -> str:
@@ -25,6 +33,49 @@ def completion_text(completion: Any) -> str:
     return "".join(parts)
 
 
+def _last_user_message(prompt: Any) -> dict[str, Any] | None:
+    if isinstance(prompt, str):
+        return None
+    for message in reversed(prompt):
+        if message.get("role") == "user":
+            return message
+    return None
+
+
+def question_text(prompt: Any) -> str:
+    """The text of the prompt's last user turn (a plain-text prompt is returned whole)."""
+    if isinstance(prompt, str):
+        return prompt
+    message = _last_user_message(prompt)
+    if message is None:
+        return ""
+    content = message.get("content", "")
+    if isinstance(content, str):
+        return content.strip()
+    texts = [p.get("text", "") for p in content if p.get("type") == "text"]
+    return "\n".join(t for t in texts if t).strip()
+
+
+def _prompt_image(prompt: Any) -> Any:
+    # TRL injects the dataset image into the prompt's image part before calling us.
+    message = _last_user_message(prompt)
+    if message is None or isinstance(message.get("content"), str):
+        return None
+    for part in message.get("content", []):
+        if part.get("type") == "image" and part.get("image") is not None:
+            return part["image"]
+    return None
+
+
+def _sample_images(prompts: Sequence[Any], kwargs: dict[str, Any]) -> list[Any]:
+    """One image per sample: the ``image`` column, the first of ``images``, or the prompt's."""
+    if kwargs.get("image") is not None:
+        return list(kwargs["image"])
+    if kwargs.get("images") is not None:
+        return [images[0] if images else None for images in kwargs["images"]]
+    return [_prompt_image(prompt) for prompt in prompts]
+
+
 def _ground_truth(reward_type: str, answer: str) -> Any:
     # Boxes travel through the dataset as text; the iou verifier wants the four numbers.
     if reward_type == "iou":
@@ -32,11 +83,54 @@ def _ground_truth(reward_type: str, answer: str) -> Any:
     return answer
 
 
-class RewardRouter:
-    """Dispatches each completion to its verifier; logs the mean reward per reward type.
+def _same_image(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    from PIL import Image
 
-    ``enabled_types`` restricts scoring (samples of other types get ``None``, which TRL skips);
-    ``context`` is passed to every verifier (e.g. ``scorer=`` for ``open``).
+    if isinstance(a, Image.Image) and isinstance(b, Image.Image):
+        return a == b  # mode, size and pixels; far cheaper than a reward-model forward
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    return False
+
+
+class _UniqueItems:
+    """(image, question, answer) triples to score, each distinct one once.
+
+    TRL repeats each prompt ``num_generations`` times, so the reference answer of a group (and
+    any repeated completion) would otherwise be scored several times per step. The reward model
+    is assumed to be a deterministic function of its inputs.
+    """
+
+    def __init__(self) -> None:
+        self.images: list[Any] = []
+        self.questions: list[str] = []
+        self.answers: list[str] = []
+        self._by_text: dict[tuple[str, str], list[int]] = defaultdict(list)
+
+    def add(self, image: Any, question: str, answer: str) -> int:
+        candidates = self._by_text[(question, answer)]
+        for index in candidates:
+            if _same_image(self.images[index], image):
+                return index
+        index = len(self.answers)
+        candidates.append(index)
+        self.images.append(image)
+        self.questions.append(question)
+        self.answers.append(answer)
+        return index
+
+
+class RewardRouter:
+    """Dispatches each completion to its verifier; logs mean and std of the reward per type.
+
+    ``enabled_types`` restricts scoring (samples of other types get ``None``, which TRL skips).
+    ``scorer`` is the reward model of the ``open`` type (without one, ``open`` samples get
+    ``None``) and ``open_beta`` the beta of its formula (``vlaa.rewards.open_reward``). A scorer
+    with ``score_batch`` scores all ``open`` samples of a call in one batch, inside its
+    ``scoring_phase()`` if it has one (the model visits the accelerator once per step); any
+    other scorer is called per sample.
     """
 
     __name__ = "mixed_reward"
@@ -44,15 +138,19 @@ class RewardRouter:
     def __init__(
         self,
         enabled_types: tuple[str, ...] = rewards.REWARD_TYPES,
-        **context: Any,
+        scorer: OpenScorer | None = None,
+        open_beta: float = 1.0,
     ) -> None:
         unknown = set(enabled_types) - set(rewards.REWARD_TYPES)
         if unknown:
             raise ValueError(
                 f"unknown reward types {sorted(unknown)}; valid: {', '.join(rewards.REWARD_TYPES)}"
             )
+        if not (math.isfinite(open_beta) and open_beta > 0):
+            raise ValueError(f"open_beta must be a positive finite number, got {open_beta!r}")
         self.enabled_types = enabled_types
-        self.context = context
+        self.scorer = scorer
+        self.open_beta = float(open_beta)
 
     def __call__(
         self,
@@ -63,19 +161,85 @@ class RewardRouter:
         log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        scores: list[float | None] = []
-        by_type: dict[str, list[float]] = defaultdict(list)
-        for completion, truth, kind in zip(completions, answer, reward_type, strict=True):
+        scores: list[float | None] = [None] * len(completions)
+        open_samples: list[int] = []
+        for i, (completion, truth, kind) in enumerate(
+            zip(completions, answer, reward_type, strict=True)
+        ):
             if kind not in self.enabled_types:
-                scores.append(None)
                 continue
-            value = rewards.score(
-                kind, completion_text(completion), _ground_truth(kind, truth), **self.context
+            if kind == "open":
+                open_samples.append(i)
+                continue
+            scores[i] = rewards.score(kind, completion_text(completion), _ground_truth(kind, truth))
+        if open_samples and self.scorer is not None:
+            images = _sample_images(prompts, kwargs)
+            if hasattr(self.scorer, "score_batch"):
+                self._score_open_batched(open_samples, prompts, completions, answer, images, scores)
+            else:
+                for i in open_samples:
+                    scores[i] = rewards.score(
+                        "open",
+                        completion_text(completions[i]),
+                        answer[i],
+                        scorer=self.scorer,
+                        beta=self.open_beta,
+                        image=images[i],
+                        question=question_text(prompts[i]),
+                    )
+        if log_metric is not None:
+            self._log(scores, reward_type, log_metric)
+        return scores
+
+    def _score_open_batched(
+        self,
+        samples: list[int],
+        prompts: list[Any],
+        completions: list[Any],
+        answer: list[str],
+        images: list[Any],
+        scores: list[float | None],
+    ) -> None:
+        """``vlaa.rewards.score("open", ...)`` for every sample, with one ``score_batch`` call."""
+        items = _UniqueItems()
+        pairs: dict[int, tuple[int, int]] = {}
+        for i in samples:
+            predicted = rewards.extract_answer(completion_text(completions[i]))
+            if not predicted:  # no or empty <answer>: the implicit format reward
+                scores[i] = 0.0
+                continue
+            question = question_text(prompts[i])
+            pairs[i] = (
+                items.add(images[i], question, predicted),
+                items.add(images[i], question, str(answer[i])),
             )
-            scores.append(value)
+        if not pairs:
+            return
+        phase = getattr(self.scorer, "scoring_phase", None)
+        with phase() if callable(phase) else contextlib.nullcontext():
+            values = self.scorer.score_batch(items.images, items.questions, items.answers)
+        if len(values) != len(items.answers):
+            raise RuntimeError(
+                f"open scorer returned {len(values)} scores for {len(items.answers)} answers"
+            )
+        for i, (predicted_at, reference_at) in pairs.items():
+            scores[i] = rewards.open_reward(
+                float(values[predicted_at]), float(values[reference_at]), self.open_beta
+            )
+
+    @staticmethod
+    def _log(
+        scores: list[float | None],
+        reward_type: list[str],
+        log_metric: Callable[[str, float], None],
+    ) -> None:
+        by_type: dict[str, list[float]] = defaultdict(list)
+        for value, kind in zip(scores, reward_type, strict=True):
             if value is not None and not math.isnan(value):
                 by_type[kind].append(value)
-        if log_metric is not None:
-            for kind, values in by_type.items():
-                log_metric(f"rewards/{kind}/mean", sum(values) / len(values))
-        return scores
+        for kind, values in by_type.items():
+            mean = sum(values) / len(values)
+            # Population std: the spread of this batch's rewards, the signal GRPO normalises.
+            std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+            log_metric(f"rewards/{kind}/mean", mean)
+            log_metric(f"rewards/{kind}/std", std)
