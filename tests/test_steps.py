@@ -18,6 +18,7 @@ from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
 from vlaa.components.prepare.step import resolve_base_model
 from vlaa.components.sft.step import SFTStepConfig, run_sft
 from vlaa.modeling.loading import ModelLoadError
+from vlaa.records import read_records, write_records
 from vlaa.stages import UserError
 from vlaa.training.common import read_log
 
@@ -109,6 +110,39 @@ def test_grpo_logs_reward_and_kl_and_writes_a_loadable_model(
     # Loadable. A random model earns no reward, so every advantage is 0 and the weights do not
     # move: this test checks the plumbing; the SFT test checks what trains and what is frozen.
     assert set(_weights(output)) == set(_weights(tiny_model_dir))
+
+
+@pytest.mark.slow
+def test_grpo_scores_open_samples_with_a_reward_model_and_draws_curves(
+    tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path: Path
+) -> None:
+    """Open-ended samples go to the reward model; the KL coefficient adapts and is logged."""
+    from vlaa.reward_models import make_tiny_reward_model
+
+    split = tmp_path / "rl-open"
+    shutil.copytree(tiny_dataset["rl"], split)
+    records = list(read_records(split / "records.jsonl"))
+    for record in records[::2]:
+        record.reward_type = "open"
+        record.answer = "a short description of the scene"
+    write_records(split / "records.jsonl", records)
+    config = GRPOStepConfig(
+        rollout_batch_prompts=4,
+        train_batch_completions=16,
+        per_device_batch_size=16,
+        max_steps=2,
+        max_completion_length=16,
+        warmup_ratio=0.0,
+        open_reward_model=str(make_tiny_reward_model(tmp_path / "rm")),
+        kl_target=1e-6,
+    )
+    summary = run_grpo(tiny_model_dir, split, tmp_path / "grpo", config)
+
+    log = [row for row in read_log(Path(summary["log"])) if "reward" in row]
+    assert any("rewards/open/mean" in row for row in log)
+    assert all("beta" in row for row in log)
+    assert summary["final_beta"] != pytest.approx(config.beta)
+    assert Path(summary["curves"]).read_bytes().startswith(b"\x89PNG")
 
 
 # ----------------------------------------------------------------------------- evaluate

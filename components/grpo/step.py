@@ -16,6 +16,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from vlaa.modeling.loading import freeze_vision_tower, load_model, load_processor, training_dtype
 from vlaa.records import REWARD_TYPES
+from vlaa.reward_models import build_scorer
 from vlaa.training.checkpoints import checkpoint_step, last_complete_checkpoint
 from vlaa.training.common import (
     ConfigError,
@@ -61,6 +62,12 @@ class GRPOStepConfig(BaseModel):
         default_factory=lambda: list(REWARD_TYPES),
         description="verifiers in use; samples of other types are not scored",
     )
+    open_reward_model: str | None = Field(
+        None,
+        description="reward model for 'open' samples: a local sequence-classification model "
+        "folder or an http(s) scorer URL; unset: open samples are not scored",
+    )
+    open_reward_beta: float = Field(1.0, gt=0, description="smoothing beta of the open reward")
     loss_type: str = "grpo"
     freeze_vision: bool = True
     use_vllm: Literal["auto", "yes", "no"] = Field(
@@ -190,7 +197,7 @@ def run_grpo(
         callbacks.insert(0, kl_callback)
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=[RewardRouter(enabled_types=tuple(config.reward_types))],
+        reward_funcs=[_reward_router(config, dataset)],
         args=args,
         train_dataset=dataset,
         processing_class=processor,
@@ -219,6 +226,15 @@ def run_grpo(
     }
     (output_dir / "vlaa_training.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _reward_router(config: GRPOStepConfig, dataset: Any) -> RewardRouter:
+    scorer = build_scorer(config.open_reward_model)
+    if scorer is None and "open" in config.reward_types and "open" in set(dataset["reward_type"]):
+        log.warning("the RL split has 'open' samples but no open_reward_model: they get no reward")
+    return RewardRouter(
+        enabled_types=tuple(config.reward_types), scorer=scorer, open_beta=config.open_reward_beta
+    )
 
 
 def _kl_callback(config: GRPOStepConfig) -> AdaptiveKLCallback | None:
