@@ -31,6 +31,8 @@ compile: setup
 	$(BIN)/vlaa compile --output pipelines/compiled/vlaa-thinker.yaml
 
 bench: setup
+	$(BIN)/python bench/rewards.py
+	$(BIN)/python bench/grpo_learning.py
 	$(BIN)/python bench/local_run.py
 
 clean:

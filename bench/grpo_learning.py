@@ -61,7 +61,7 @@ def window_means(log: list[dict[str, Any]], rows: slice) -> dict[str, float]:
     for key in KEYS:
         values = [row[key] for row in steps if key in row]
         if values:
-            means[key] = round(fmean(values), 4)
+            means[key] = float(f"{fmean(values):.4g}")
     return means
 
 

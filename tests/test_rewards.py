@@ -212,6 +212,15 @@ def test_mcq(predicted: str, truth: str, expected: float) -> None:
         ("1+2x", "2x+1", 1.0),
         ("\\frac{\\pi}{2}", "\\frac{\\pi}{2}", 1.0),
         ("$\\boxed{3}$", "3", 1.0),
+        # Plain numbers take the exact fast path; Math-Verify's semantics are kept.
+        ("3.0", "3", 1.0),
+        ("1,000", "1000", 1.0),
+        ("\\boxed{0.5}", "\\frac{1}{2}", 1.0),
+        ("0.333333", "\\frac{1}{3}", 1.0),  # rounded to 6 places
+        ("0.33333", "\\frac{1}{3}", 0.0),
+        ("-\\dfrac{6}{4}", "-1.5", 1.0),
+        ("3.0000001", "3", 0.0),  # an integer ground truth needs an exact match
+        ("50\\%", "0.5", 1.0),  # percent goes to Math-Verify, which reads it as 0.5
         ("3", "4", 0.0),
         ("1.414", "\\sqrt{2}", 0.0),
         ("hello", "5", 0.0),
