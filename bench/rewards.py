@@ -354,15 +354,15 @@ def notes(results: dict[str, Any], math_rows: dict[str, Any]) -> list[str]:
             "Numeric ground truths answered with numbers take the exact fast path "
             f"({numbers_only['completions_per_second']:,.0f}/s); the numeric row is slower "
             "because 2 of its 8-9 answer forms per group are malformed text (an unclosed "
-            "\\frac, a sentence) that Math-Verify must parse, and the sentence also simplify "
-            "against the number (about 15 ms)."
+            "\\frac, a sentence) that Math-Verify must parse (the sentence, a product of "
+            "symbols, then skips Math-Verify's simplify)."
         )
     symbolic = math_rows["symbolic"]
     if symbolic["completions_per_second"] < TARGET_PER_SECOND:
         lines.append(
-            "Symbolic math answers (and non-numeric answers to numeric ground truths) go through "
-            "Math-Verify unchanged: sympy parsing, simplify and solve cost milliseconds per "
-            "answer; only plain numbers take the exact fast path."
+            "Symbolic math answers go through Math-Verify unchanged: sympy parsing, simplify and "
+            "solve cost milliseconds per answer; only plain numbers take the exact fast path, "
+            "and only prose (a product of symbols) against a plain number skips simplify."
         )
     return lines
 

@@ -74,6 +74,7 @@ def vlaa_thinker(
             base_model=prepared.outputs["base_model"],
             train_split=data_task.outputs["sft_split"],
             config=sft_config,
+            run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         )
         _train_tail(tuned.outputs["model"], data_task, base_eval, params, "sft")
     with dsl.Elif(grpo_init == "base", name="grpo-from-base"):

@@ -32,3 +32,23 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         paths["card"],
     )
     return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_sft_model_dir(
+    tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The tiny model after a short SFT: it writes <answer> tags, so GRPO gets rewards > 0."""
+    from vlaa.components.sft.step import SFTStepConfig, run_sft
+
+    output = tmp_path_factory.mktemp("tiny-sft") / "model"
+    config = SFTStepConfig(
+        learning_rate=3e-3,
+        global_batch_size=8,
+        per_device_batch_size=8,
+        max_steps=40,
+        warmup_ratio=0.0,
+        save_steps=1000,
+    )
+    run_sft(tiny_model_dir, tiny_dataset["sft"], output, config)
+    return output

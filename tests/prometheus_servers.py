@@ -1,8 +1,10 @@
 """Debian's ``prometheus`` and ``prometheus-pushgateway`` on loopback, for integration tests.
 
 Fixtures: ``prometheus_binaries`` (session; installs the Debian packages when missing and fails,
-never skips, when that is impossible), ``pushgateway`` and ``prometheus`` (per test, because a
-test may kill the gateway; Prometheus scrapes that test's gateway every second).
+never skips, when that is impossible), ``pushgateway``, ``auth_pushgateway`` (HTTP basic auth
+through the gateway's ``--web.config.file``) and ``prometheus`` (per test, because a test may
+kill the gateway; Prometheus scrapes that test's gateway every second). ``silent_listener`` is a
+loopback port that accepts TCP connections and never answers: a network fault, not a server.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,23 @@ PACKAGES: tuple[str, ...] = ("prometheus", "prometheus-pushgateway")
 BINARIES: tuple[str, ...] = ("prometheus", "prometheus-pushgateway")
 READY_TIMEOUT_SECONDS = 30.0
 START_ATTEMPTS = 3  # a free port can be taken between picking it and the server binding it
+
+
+@dataclass(frozen=True)
+class BasicAuthUser:
+    """A user of a gateway's ``basic_auth_users``: name, password and the password's bcrypt."""
+
+    name: str
+    password: str
+    bcrypt_hash: str
+
+
+# bcrypt (cost 4, the minimum, so checks are fast) of "s3cret", made with Python 3.11's
+# crypt.crypt("s3cret", "$2b$04$" + 22 salt characters); the auth test proves the gateway
+# accepts it (a push with it succeeds, one without it is refused).
+GATEWAY_USER = BasicAuthUser(
+    "alice", "s3cret", "$2b$04$vlaaintegrationtestsaex3yn30EumfxynYtn/d1DuVsqGUEamKG"
+)
 
 
 def _missing_binaries() -> list[str]:
@@ -81,6 +100,7 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    auth: tuple[str, str] | None = field(default=None, repr=False)  # for our own requests
 
     @property
     def url(self) -> str:
@@ -102,18 +122,25 @@ class ServerProcess:
                 self.process.wait(timeout=10)
 
 
-def _start(name: str, work_dir: Path, command: Callable[[int], list[str]]) -> ServerProcess:
-    """Start ``command(port)`` on a free port and wait for ``/-/ready``; fail with its log."""
+def _start(
+    name: str,
+    work_dir: Path,
+    command: Callable[[int], list[str]],
+    port: int | None = None,
+    auth: tuple[str, str] | None = None,
+) -> ServerProcess:
+    """Start ``command(port)`` on ``port`` (None: a free one, retried if taken meanwhile) and
+    wait for ``/-/ready`` (asked with ``auth``); fail with its log."""
     work_dir.mkdir(parents=True, exist_ok=True)
     server: ServerProcess | None = None
-    for attempt in range(START_ATTEMPTS):
-        port = free_port()
+    for attempt in range(START_ATTEMPTS if port is None else 1):
+        chosen = free_port() if port is None else port
         log_path = work_dir / f"{name}-{attempt}.log"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
-                command(port), stdout=log_file, stderr=subprocess.STDOUT, cwd=work_dir
+                command(chosen), stdout=log_file, stderr=subprocess.STDOUT, cwd=work_dir
             )
-        server = ServerProcess(name, process, port, log_path)
+        server = ServerProcess(name, process, chosen, log_path, auth)
         if _wait_ready(server):
             return server
         server.stop()
@@ -134,24 +161,68 @@ def _wait_ready(server: ServerProcess) -> bool:
         if server.process.poll() is not None:
             return False
         with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{server.url}/-/ready", timeout=1).status_code == 200:
+            ready = requests.get(f"{server.url}/-/ready", timeout=1, auth=server.auth)
+            if ready.status_code == 200:
                 return True
         time.sleep(0.1)
     return False
 
 
-def start_pushgateway(work_dir: Path) -> ServerProcess:
-    """A Pushgateway on loopback, metrics in memory only (Debian's default persists to /var)."""
+def start_pushgateway(
+    work_dir: Path, port: int | None = None, user: BasicAuthUser | None = None
+) -> ServerProcess:
+    """A Pushgateway on loopback (on ``port``, None: a free one), metrics in memory only
+    (Debian's default persists to /var); with ``user``, every request needs their basic auth."""
+    options = ["--persistence.file=", "--log.level=warn"]
+    auth = None
+    if user is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        web_config = work_dir / "web-config.yml"
+        web_config.write_text(f"basic_auth_users:\n  {user.name}: '{user.bcrypt_hash}'\n")
+        options.append(f"--web.config.file={web_config}")
+        auth = (user.name, user.password)
     return _start(
         "pushgateway",
         work_dir,
-        lambda port: [
+        lambda chosen: [
             "prometheus-pushgateway",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--persistence.file=",
-            "--log.level=warn",
+            f"--web.listen-address=127.0.0.1:{chosen}",
+            *options,
         ],
+        port=port,
+        auth=auth,
     )
+
+
+def pushed_groups(gateway: ServerProcess) -> list[dict[str, Any]]:
+    """The groups the Pushgateway holds, from its ``GET /api/v1/metrics``."""
+    response = requests.get(f"{gateway.url}/api/v1/metrics", timeout=5, auth=gateway.auth)
+    response.raise_for_status()
+    body = response.json()
+    assert body["status"] == "success", body
+    return list(body["data"])
+
+
+def pushed_value(group: dict[str, Any], name: str, **labels: str) -> float:
+    """The value of the one series ``name`` of a pushed group whose labels include ``labels``."""
+    assert name in group, f"{name} was not pushed; the group has {sorted(group)}"
+    matching = [
+        series
+        for series in group[name]["metrics"]
+        if all(series["labels"].get(key) == value for key, value in labels.items())
+    ]
+    assert len(matching) == 1, f"{name}{labels}: {group[name]['metrics']}"
+    return float(matching[0]["value"])
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[int]:
+    """A loopback port whose listening socket completes TCP handshakes (the kernel's backlog)
+    but never accepts or answers: a peer that hangs. Yields the port; closed on exit."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield int(sock.getsockname()[1])
 
 
 def prometheus_config(targets: list[str], scrape_interval: str = "1s") -> str:
@@ -224,6 +295,16 @@ def prometheus_binaries() -> None:
 def pushgateway(prometheus_binaries: None, tmp_path: Path) -> Iterator[ServerProcess]:
     """A Pushgateway of this test on a free loopback port; killed at teardown."""
     server = start_pushgateway(tmp_path / "pushgateway")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def auth_pushgateway(prometheus_binaries: None, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A Pushgateway of this test that requires ``GATEWAY_USER``'s basic auth."""
+    server = start_pushgateway(tmp_path / "auth-pushgateway", user=GATEWAY_USER)
     try:
         yield server
     finally:

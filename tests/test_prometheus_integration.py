@@ -1,7 +1,10 @@
 """GRPO training exporting to a real Pushgateway scraped by a real Prometheus (Debian packages).
 
 A: the values Prometheus stores equal what the training log says; /metrics is served while
-training. B: the Pushgateway dies mid-run and training still finishes.
+training. B: the Pushgateway dies mid-run and training still finishes. C (no training: an
+exporter driven by hand with a GRPO log dict): the gateway's groups carry job ``vlaa`` and the
+run_id/stage/arm grouping key; basic auth from the URL is accepted by a gateway that requires
+it; a push that timed out against a hanging peer works again once a gateway answers there.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,12 +20,19 @@ from typing import Any
 import pytest
 import requests
 from prometheus_servers import (  # noqa: F401 - fixtures
+    GATEWAY_USER,
     ServerProcess,
+    auth_pushgateway,
     prometheus,
     prometheus_binaries,
+    pushed_groups,
+    pushed_value,
     pushgateway,
+    silent_listener,
+    start_pushgateway,
     wait_for_sample,
 )
+from test_observability import GRPO_LOG, RUN, begin, callback, end, log
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
@@ -205,3 +216,101 @@ def test_training_survives_a_dead_pushgateway(
     assert warnings, "a failed push logged no warning"
     # Rate-limited: the first failure and every warn_every-th, not one per step.
     assert len(warnings) == 1 + exporter.push_failures // settings.warn_every
+
+
+def _only_group(gateway: ServerProcess) -> dict[str, Any]:
+    groups = pushed_groups(gateway)
+    assert len(groups) == 1, [group["labels"] for group in groups]
+    return groups[0]
+
+
+def test_push_groups_by_job_run_id_stage_and_arm(
+    pushgateway: ServerProcess,  # noqa: F811
+) -> None:
+    cb = callback(MetricsSettings(pushgateway_url=pushgateway.url))
+    begin(cb)
+    log(cb, GRPO_LOG, step=1)
+    end(cb, 1)
+    assert cb.push_failures == 0
+
+    group = _only_group(pushgateway)
+    assert group["labels"] == {"job": "vlaa", **RUN}
+    assert group["last_push_successful"] is True
+    assert pushed_value(group, "vlaa_reward_mean") == GRPO_LOG["reward"]
+    assert pushed_value(group, "vlaa_kl") == GRPO_LOG["kl"]
+    for kind in ("digit", "mcq"):
+        value = pushed_value(group, "vlaa_reward_by_type_mean", reward_type=kind)
+        assert value == GRPO_LOG[f"rewards/{kind}/mean"], kind
+    # TRL's per-function key is not a reward type.
+    types = {s["labels"]["reward_type"] for s in group["vlaa_reward_by_type_mean"]["metrics"]}
+    assert types == {"digit", "mcq"}
+    for name, family in group.items():
+        if name.startswith("vlaa_"):
+            for series in family["metrics"]:
+                assert {key: series["labels"][key] for key in group["labels"]} == group["labels"]
+
+
+def test_basic_auth_from_the_url_reaches_a_gateway_that_requires_it(
+    auth_pushgateway: ServerProcess,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="vlaa.observability")
+    host = f"127.0.0.1:{auth_pushgateway.port}"
+    user, password = GATEWAY_USER.name, GATEWAY_USER.password
+    # Without credentials, and with a wrong password, the gateway refuses (401): warned,
+    # counted, nothing stored.
+    for url in (f"http://{host}", f"http://{user}:wrong-{password}@{host}"):
+        refused = callback(MetricsSettings(pushgateway_url=url, warn_every=100))
+        log(refused, GRPO_LOG, step=1)  # must not raise
+        assert refused.push_failures == 1, url
+        assert refused.metrics.sample("vlaa_metrics_push_failures_total") == 1.0
+    warnings = [r.getMessage() for r in caplog.records if "metrics push" in r.getMessage()]
+    assert len(warnings) == 2
+    assert all("401" in message for message in warnings), warnings
+    assert pushed_groups(auth_pushgateway) == []
+
+    accepted = callback(MetricsSettings(pushgateway_url=f"http://{user}:{password}@{host}"))
+    log(accepted, GRPO_LOG, step=1)
+    assert accepted.push_failures == 0
+    group = _only_group(auth_pushgateway)
+    assert group["labels"] == {"job": "vlaa", **RUN}
+    assert pushed_value(group, "vlaa_reward_mean") == GRPO_LOG["reward"]
+    assert password not in caplog.text
+
+
+def test_a_timed_out_push_works_again_once_a_gateway_answers(
+    prometheus_binaries: None,  # noqa: F811
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    timeout = 0.5
+    caplog.set_level(logging.INFO, logger="vlaa.observability")
+    with silent_listener() as port:  # accepts connections, never answers
+        settings = MetricsSettings(
+            pushgateway_url=f"http://127.0.0.1:{port}",
+            push_timeout_seconds=timeout,
+            warn_every=100,
+        )
+        cb = callback(settings)
+        begin(cb)
+        started = time.monotonic()
+        log(cb, GRPO_LOG, step=1)  # must not raise
+        elapsed = time.monotonic() - started
+    assert timeout * 0.9 <= elapsed < timeout + 1.5, elapsed
+    assert cb.push_failures == 1
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "timed out" in warning.getMessage()
+
+    # The fault clears: a real Pushgateway now answers on the same address.
+    gateway = start_pushgateway(tmp_path / "pushgateway", port=port)
+    try:
+        log(cb, GRPO_LOG, step=2)
+        assert cb.push_failures == 1
+        assert "works again after 1 failures" in caplog.text
+        group = _only_group(gateway)
+        assert group["labels"] == {"job": "vlaa", **RUN}
+        assert pushed_value(group, "vlaa_train_step") == 2.0
+        assert pushed_value(group, "vlaa_metrics_push_failures_total") == 1.0
+        assert pushed_value(group, "vlaa_reward_mean") == GRPO_LOG["reward"]
+    finally:
+        gateway.stop()

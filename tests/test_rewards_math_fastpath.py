@@ -6,6 +6,11 @@ Each layer is checked against the real thing on seeded random inputs built aroun
 (float rounding to 6 places, ties, ``3.0`` against ``3``, ``0.5`` becoming ``\\frac{1}{2}``,
 thousands separators, trailing periods, wrappers) and around forms that must fall back (percent,
 degrees, units, scientific notation, \\pi, roots, intervals, equations).
+
+Prose and words against a numeric ground truth ("I think it is seven" parses to a product of
+symbols) skip Math-Verify's simplify: ``_verify_without_sympy`` decides them, and is checked
+against plain Math-Verify on seeded sentences, words, letters, Greek letters, ``\\text{}``,
+units and symbols named like the ground truth.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from vlaa.rewards import (
     _float_verdict,
     _math_parse,
     _numbers_equivalent,
+    _parse_ground_truth,
     _rounded_key,
     _score_math_verify,
     _to_sympy,
+    _verify_without_sympy,
     clear_math_caches,
     score,
     score_math,
@@ -195,6 +202,68 @@ def _stress_number(rng: random.Random, near: float | None = None) -> str:
     return f"{near:.{rng.randint(15, 22)}f}"
 
 
+_NUMBER_WORDS = ("zero", "one", "two", "three", "seven", "twelve", "hundred", "half")
+_WORDS = (
+    *("I", "think", "it", "is", "the", "answer", "apples", "cm", "total", "none", "a", "b"),
+    *("nan", "oo", "inf", "pi", "e", "i", "E", "yes", "no", "sin", "ln", "x", "xy", "abc"),
+)
+_GREEK = ("\\alpha", "\\beta", "\\gamma", "\\theta", "\\pi", "\\lambda", "\\mu", "\\omega")
+
+
+def _numeric_gold(rng: random.Random) -> str:
+    """A plain-number ground truth as a dataset writes it."""
+    n = rng.randint(0, 120)
+    return rng.choice(
+        [
+            *(str(n), str(-n), "0", "1", "7", f"{n}.{rng.randint(0, 99)}", "0.5", "2.50"),
+            *(f"\\frac{{{n}}}{{{rng.randint(2, 9)}}}", f"{n}/{rng.randint(2, 9)}", "1,000"),
+            *(f"\\boxed{{{n}}}", f"${n}$", "-0.25"),
+        ]
+    )
+
+
+def _prose(rng: random.Random, gold: str) -> str:
+    """An answer in words, letters or symbols, near ``gold`` or not, as a policy writes it."""
+    parsed = _math_parse(gold, None)
+    printed = str(parsed[0]) if parsed else gold  # how sympy prints the gold: 1/2, 2.50000...
+    n = rng.choice([gold, printed, str(rng.randint(0, 120))])
+    word = rng.choice(_WORDS + _NUMBER_WORDS)
+    greek = rng.choice(_GREEK)
+    kind = rng.randrange(12)
+    if kind == 0:  # an English sentence
+        words = [rng.choice(_WORDS + _NUMBER_WORDS) for _ in range(rng.randint(2, 7))]
+        return " ".join(words)
+    if kind == 1:
+        return rng.choice(
+            [
+                *("I think it is seven", "The answer is seven", "it is about seven"),
+                *(f"the answer is {word}", f"I think it is {n}", f"{word} {word}"),
+            ]
+        )
+    if kind == 2:  # one word or letter
+        return word
+    if kind == 3:  # digits inside words
+        return rng.choice([f"{n} apples", f"apples{n}", f"{n}th", f"{n} {word}", f"a{n}b"])
+    if kind == 4:  # symbols named like the gold
+        return rng.choice(
+            [f"\\text{{{n}}}", f"\\text{{{word}}}", f"\\mathrm{{{word}}}", f"\\text{{ {n} }}"]
+        )
+    if kind == 5:  # products with the number inside
+        return rng.choice([f"{n}x", f"x{n}", f"x {n}", f"{n} \\cdot x", f"\\frac{{x}}{{{n}}}"])
+    if kind == 6:  # Greek letters
+        return rng.choice([greek, f"{n}{greek}", f"{greek}^2", f"{greek} {word}"])
+    if kind == 7:  # units
+        unit = rng.choice(["cm", "m", "kg", "s", "apples", "m/s", "cm^2"])
+        return rng.choice([f"{n} {unit}", f"{n}\\text{{ {unit}}}", f"{n}\\,\\text{{{unit}}}"])
+    if kind == 8:  # equations and percent
+        return rng.choice([f"x={n}", f"x = {n}", f"{word} = {n}", f"{n}\\%", f"{n}%"])
+    if kind == 9:  # products that cancel or vanish: Math-Verify must decide those
+        return rng.choice(["x^0", "0x", "0 \\cdot y", "x/x", "\\frac{x}{x}", "x x^{-1}", "i^2"])
+    if kind == 10:  # powers and roots of symbols
+        return rng.choice(["x^2", "x^{-1}", "\\sqrt{x}", "x^2 y", "x y^{-1}", "e^x", "x^{1/2}"])
+    return f"${word}$" if rng.random() < 0.5 else f"\\boxed{{{word}}}"
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -263,6 +332,28 @@ def _run_score_differential(seed: int, n: int) -> tuple[int, int, int]:
         ones += expected == 1.0
         assert score_math(predicted, gold) == expected, (predicted, gold)
     return n, fast, ones
+
+
+def _run_prose_differential(seed: int, n: int) -> tuple[int, int, int]:
+    """(pairs, pairs decided by ``_verify_without_sympy``, pairs scored 1) for prose answers."""
+    rng = random.Random(seed)
+    decided = ones = 0
+    for _ in range(n):
+        gold = _numeric_gold(rng)
+        predicted = _prose(rng, gold)
+        expected = _score_math_verify(predicted, gold)
+        ones += expected == 1.0
+        gold_parsed, predicted_parsed = (
+            _parse_ground_truth(gold, None),
+            _math_parse(predicted, None),
+        )
+        if gold_parsed and predicted_parsed:
+            verdict = _verify_without_sympy(gold_parsed, predicted_parsed)
+            if verdict is not None:
+                decided += 1
+                assert float(verdict) == expected, (predicted, gold)
+        assert score_math(predicted, gold) == expected, (predicted, gold)
+    return n, decided, ones
 
 
 # ----------------------------------------------------------------------------- parse
@@ -415,6 +506,7 @@ def test_differential_more_seeds(seed: int) -> None:
     assert _run_parse_differential(seed=seed, n=4_000) > 2_000
     _run_verdict_differential(seed=seed, n=4_000)
     _run_score_differential(seed=seed, n=3_000)
+    _run_prose_differential(seed=seed, n=2_000)
 
 
 @pytest.mark.parametrize(
@@ -436,6 +528,66 @@ def test_differential_more_seeds(seed: int) -> None:
 )
 def test_fallback_forms_score_as_math_verify(predicted: str, gold: str) -> None:
     assert score_math(predicted, gold) == _score_math_verify(predicted, gold)
+
+
+# ----------------------------------------------------------------------------- prose answers
+
+
+@pytest.mark.parametrize(
+    ("predicted", "gold", "expected"),
+    [
+        ("I think it is seven", "7", False),  # E**2*I*h*i**3*...: a product of symbols
+        ("seven", "7", False),
+        ("\\text{seven}", "7", False),
+        ("\\text{7}", "7", True),  # Symbol('7') prints as the gold does
+        ("\\text{1/2}", "0.5", True),  # the gold parses to Rational(1, 2)
+        ("\\text{0.5}", "0.5", False),
+        ("\\text{-1}", "-1", True),
+        ("a", "7", False),
+        ("\\alpha", "7", False),
+        ("7x", "7", False),
+        ("x7", "7", False),
+        ("x^{-1}", "1", False),
+        ("\\sqrt{x}", "0", False),
+        ("i^2", "-1", False),  # Symbol('i', real=False) squared, not I**2
+    ],
+)
+def test_prose_known_cases(predicted: str, gold: str, expected: bool) -> None:
+    gold_parsed, predicted_parsed = _math_parse(gold, None), _math_parse(predicted, None)
+    assert _verify_without_sympy(gold_parsed, predicted_parsed) is expected
+    assert score_math(predicted, gold) == _score_math_verify(predicted, gold) == float(expected)
+
+
+@pytest.mark.parametrize(
+    ("predicted", "gold"),
+    [
+        ("0x", "0"),  # 0*x, unevaluated: Math-Verify finds it equal to 0
+        ("x^0", "1"),  # x**0, unevaluated: equal to 1
+        ("x/x", "1"),
+        ("\\frac{x}{x}", "1"),
+        ("I^2", "-1"),  # the imaginary unit
+        ("x=7", "7"),
+        ("7\\%", "7"),
+        ("7 cm", "7"),
+        ("\\pi", "3.14"),
+        ("x + 1", "1"),
+    ],
+)
+def test_prose_shortcut_leaves_other_shapes_to_math_verify(predicted: str, gold: str) -> None:
+    gold_parsed, predicted_parsed = _math_parse(gold, None), _math_parse(predicted, None)
+    assert _verify_without_sympy(gold_parsed, predicted_parsed) is None
+    assert score_math(predicted, gold) == _score_math_verify(predicted, gold)
+
+
+def test_string_alternatives_compare_stripped() -> None:
+    assert _verify_without_sympy([sympy.Integer(7), "7"], ["\\frac{3}{"]) is False
+    assert _verify_without_sympy([sympy.Integer(7), " 7"], ["7 "]) is True
+    assert _verify_without_sympy(["  "], ["  "]) is False  # empty strings never match
+
+
+def test_prose_scores_match_math_verify() -> None:
+    n, decided, ones = _run_prose_differential(seed=0, n=600)
+    assert decided > n // 3 and ones > 0
 
 
 # ----------------------------------------------------------------------------- caches

@@ -14,10 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
-from vlaa.modeling.loading import freeze_vision_tower, load_model, load_processor, training_dtype
+from vlaa.modeling.loading import freeze_vision_tower, load_processor, training_dtype
 from vlaa.records import REWARD_TYPES
 from vlaa.reward_models import build_scorer
-from vlaa.training.checkpoints import checkpoint_step, last_complete_checkpoint
+from vlaa.training.checkpoints import (
+    checkpoint_step,
+    keep_log_until,
+    last_complete_checkpoint,
+    load_model_to_train,
+)
 from vlaa.training.common import (
     ConfigError,
     JsonlLogCallback,
@@ -155,15 +160,15 @@ def run_grpo(
     processor = load_processor(init_model_dir)
     # Left padding for batched generation of prompts of different lengths.
     processor.tokenizer.padding_side = "left"
-    model = load_model(init_model_dir)
-    if config.freeze_vision:
-        freeze_vision_tower(model)
-    dataset = grpo_dataset(train_dir)
     work_dir = work_dir or output_dir.parent / (output_dir.name + "-work")
     checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else work_dir
     resume_from = last_complete_checkpoint(checkpoint_dir) if config.resume else None
+    model = load_model_to_train(init_model_dir, resume_from)
+    if config.freeze_vision:
+        freeze_vision_tower(model)
+    dataset = grpo_dataset(train_dir)
     log_path = work_dir / "train_log.jsonl"
-    _keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
+    keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
     use_vllm = _use_vllm(config.use_vllm)
     batch_args = trl_batch_args(config)
     args = GRPOConfig(
@@ -242,13 +247,6 @@ def _kl_callback(config: GRPOStepConfig) -> AdaptiveKLCallback | None:
         return None
     controller = AdaptiveKLController(config.beta, config.kl_target, config.kl_horizon)
     return AdaptiveKLCallback(controller, samples_per_step=config.train_batch_completions)
-
-
-def _keep_log_until(log_path: Path, step: int) -> None:
-    """Drop log rows a resumed run will write again (those after its checkpoint)."""
-    rows = [row for row in read_log(log_path) if row.get("step", 0) <= step]
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
 def reward_summary(log: list[dict[str, Any]], window: int = 5) -> dict[str, float | None]:

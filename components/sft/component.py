@@ -8,9 +8,13 @@ from vlaa.images import TRAINER_IMAGE
 
 @dsl.component(base_image=TRAINER_IMAGE, install_kfp_package=False)
 def sft(
-    base_model: Input[Model], train_split: Input[Dataset], config: dict, model: Output[Model]
+    base_model: Input[Model],
+    train_split: Input[Dataset],
+    config: dict,
+    run_id: str,
+    model: Output[Model],
 ) -> None:
     """Supervised fine-tuning on the SFT split (TRL SFTTrainer, vision encoder frozen)."""
     from vlaa.components.sft.runtime import run_from_kfp
 
-    run_from_kfp(base_model, train_split, config, model)
+    run_from_kfp(base_model, train_split, config, run_id, model)

@@ -7,19 +7,29 @@ from kfp.dsl import Dataset, Input, Model, Output
 
 
 def run_from_kfp(
-    base_model: Input[Model], train_split: Input[Dataset], config: dict, model: Output[Model]
+    base_model: Input[Model],
+    train_split: Input[Dataset],
+    config: dict,
+    run_id: str,
+    model: Output[Model],
 ) -> None:
     from pathlib import Path
 
     from vlaa.components.sft.step import SFTStepConfig, run_sft
+    from vlaa.observability import MetricsSettings, metrics_callbacks
     from vlaa.stages import stage
 
+    step_config = SFTStepConfig.model_validate(config)
     with stage("sft") as report:
+        settings = MetricsSettings(
+            port=step_config.metrics_port, pushgateway_url=step_config.pushgateway_url
+        )
         summary = run_sft(
             Path(base_model.path),
             Path(train_split.path),
             Path(model.path),
-            SFTStepConfig.model_validate(config),
+            step_config,
+            extra_callbacks=metrics_callbacks("sft", run_id, "sft", settings),
         )
         model.metadata.update({"stage": "sft", "steps": summary["steps"]})
         report.metrics.update({k: summary[k] for k in ("steps", "first_loss", "last_loss")})

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from transformers import TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
-from vlaa.modeling.loading import freeze_vision_tower, load_model, load_processor, training_dtype
+from vlaa.modeling.loading import freeze_vision_tower, load_processor, training_dtype
+from vlaa.training.checkpoints import (
+    checkpoint_step,
+    keep_log_until,
+    last_complete_checkpoint,
+    load_model_to_train,
+)
 from vlaa.training.common import (
     JsonlLogCallback,
     common_training_args,
@@ -37,7 +45,19 @@ class SFTStepConfig(BaseModel):
     freeze_vision: bool = True
     train_merger: bool = Field(True, description="keep the vision-language projector trainable")
     activation_checkpointing: bool = False
+    metrics_port: int | None = Field(
+        None, ge=0, description="serve Prometheus /metrics on this port (0: any free port)"
+    )
+    pushgateway_url: str | None = Field(None, description="push metrics to this Pushgateway")
     logging_steps: int = Field(1, gt=0)
+    save_steps: int = Field(50, gt=0, description="checkpoint every N optimizer steps")
+    save_total_limit: int = Field(2, gt=0, description="checkpoints kept on disk")
+    resume: bool = Field(True, description="continue from the last complete checkpoint")
+    checkpoint_dir: str | None = Field(
+        None,
+        description="where checkpoints live (a volume that outlives the pod); "
+        "default: next to the output",
+    )
     seed: int = 42
 
 
@@ -47,22 +67,33 @@ def run_sft(
     output_dir: Path,
     config: SFTStepConfig,
     work_dir: Path | None = None,
+    extra_callbacks: Sequence[TrainerCallback] = (),
 ) -> dict[str, Any]:
     """Fine-tune ``base_model_dir`` on ``train_dir``; write the model to ``output_dir``.
+
+    A run started again on the same checkpoint folder resumes from its last complete
+    checkpoint. ``extra_callbacks`` are added to the trainer (metrics exporters, test probes).
 
     Returns a summary: steps, first/last loss, seconds, and the path of the JSON-lines log.
     """
     processor = load_processor(base_model_dir)
-    model = load_model(base_model_dir)
+    work_dir = work_dir or output_dir.parent / (output_dir.name + "-work")
+    checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else work_dir
+    resume_from = last_complete_checkpoint(checkpoint_dir) if config.resume else None
+    model = load_model_to_train(base_model_dir, resume_from)
     if config.freeze_vision:
         freeze_vision_tower(model, train_merger=config.train_merger)
     dataset = sft_dataset(train_dir)
-    work_dir = work_dir or output_dir.parent / (output_dir.name + "-work")
     log_path = work_dir / "train_log.jsonl"
-    log_path.unlink(missing_ok=True)
+    keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
     dtype = training_dtype()
     args = SFTConfig(
-        **common_training_args(work_dir, config.seed, config.logging_steps),
+        **{
+            **common_training_args(checkpoint_dir, config.seed, config.logging_steps),
+            "save_strategy": "steps",
+        },
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
         learning_rate=config.learning_rate,
         per_device_train_batch_size=config.per_device_batch_size,
         gradient_accumulation_steps=gradient_accumulation(
@@ -83,15 +114,16 @@ def run_sft(
         args=args,
         train_dataset=dataset,
         processing_class=processor,
-        callbacks=[JsonlLogCallback(log_path)],
+        callbacks=[JsonlLogCallback(log_path), *extra_callbacks],
     )
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     save_trained(trainer, processor, output_dir)
     losses = [row["loss"] for row in read_log(log_path) if "loss" in row]
     summary = {
         "steps": trainer.state.global_step,
         "samples": len(dataset),
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
+        "resumed_from_step": checkpoint_step(resume_from) if resume_from else None,
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
         "log": str(log_path),

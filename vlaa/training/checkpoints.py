@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
 
+from transformers import PreTrainedModel
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from vlaa.modeling.loading import load_model
 
 # The Trainer writes trainer_state.json after the weights, optimizer, scheduler and RNG state,
 # so a checkpoint folder without it was cut off mid-write and cannot be resumed from.
@@ -35,3 +39,33 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
             return candidate
         log.warning("skipping incomplete checkpoint %s (no %s)", candidate, COMPLETE_MARKER)
     return None
+
+
+def keep_log_until(log_path: Path, step: int) -> None:
+    """Drop training-log rows a resumed run writes again (those after its checkpoint)."""
+    rows = []
+    if log_path.is_file():
+        rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    kept = [row for row in rows if row.get("step", 0) <= step]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+
+
+def load_model_to_train(init_dir: Path, resume_from: Path | None) -> PreTrainedModel:
+    """The model a run trains: the init model, or the checkpoint's weights when resuming.
+
+    transformers 5.23's Trainer restores checkpoint weights with a plain ``load_state_dict``,
+    which misses every Qwen2.5-VL parameter (checkpoints are saved in the original key layout,
+    the live model uses the renamed one) and only warns. So the weights are read here with
+    ``from_pretrained``, which maps the keys; the Trainer then restores optimizer, scheduler
+    and RNG state. The config keeps pointing at the init model, so GRPO's reference model and
+    the lineage stay the init model, not the checkpoint.
+    """
+    if resume_from is None:
+        return load_model(init_dir)
+    model = load_model(resume_from)
+    model.config._name_or_path = str(init_dir)
+    log.warning(
+        "weights loaded from %s; the Trainer's own reload may warn about missing keys", resume_from
+    )
+    return model

@@ -1,6 +1,7 @@
-"""A GRPO run SIGKILLed between steps resumes from its last checkpoint and ends where an
-uninterrupted run ends: same step count, same logged learning rates and KL coefficient, same
-weights (which needs the optimizer, scheduler, RNG and KL-controller state all restored)."""
+"""A training run SIGKILLed between steps resumes from its last checkpoint and ends where an
+uninterrupted run ends: same step count, same logged learning rates (and, for GRPO, rewards and
+KL coefficient), same weights (which needs the optimizer, scheduler, RNG and KL-controller
+state all restored)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
+from vlaa.components.sft.step import SFTStepConfig, run_sft
 from vlaa.training.common import read_log
 
 pytestmark = pytest.mark.slow
@@ -27,13 +29,23 @@ CONFIG = {
     "per_device_batch_size": 16,
     "max_steps": 4,
     "save_steps": 2,
-    "max_completion_length": 12,
+    # Long enough for the SFT model to reach its <answer>: rewards > 0, so the weights move.
+    "max_completion_length": 64,
     "learning_rate": 1e-3,
     "min_learning_rate": 1e-4,
     "warmup_ratio": 0.0,
     # A target far from the measured KL so the coefficient moves every step.
     "kl_target": 1e-6,
     "kl_horizon": 100,
+}
+
+SFT_CONFIG = {
+    "learning_rate": 1e-3,
+    "global_batch_size": 8,
+    "per_device_batch_size": 8,
+    "max_steps": 4,
+    "save_steps": 2,
+    "warmup_ratio": 0.0,
 }
 
 # Runs the real step in a child process; after step 3 it reports and blocks, so the parent's
@@ -43,8 +55,10 @@ import sys, time
 from pathlib import Path
 from transformers import TrainerCallback
 from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
+from vlaa.components.sft.step import SFTStepConfig, run_sft
 
-model, data, out, work, marker, config = sys.argv[1:7]
+step, model, data, out, work, marker, config = sys.argv[1:8]
+run, config_type = (run_grpo, GRPOStepConfig) if step == "grpo" else (run_sft, SFTStepConfig)
 
 class BlockAfterStep3(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
@@ -52,8 +66,8 @@ class BlockAfterStep3(TrainerCallback):
             Path(marker).write_text("3")
             time.sleep(600)
 
-run_grpo(Path(model), Path(data), Path(out), GRPOStepConfig.model_validate_json(config),
-         work_dir=Path(work), extra_callbacks=[BlockAfterStep3()])
+run(Path(model), Path(data), Path(out), config_type.model_validate_json(config),
+    work_dir=Path(work), extra_callbacks=[BlockAfterStep3()])
 """
 
 
@@ -64,9 +78,17 @@ def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def _kill_after_step_3(model: Path, data: Path, out: Path, work: Path) -> None:
+def _assert_trained(init_dir: Path, trained: dict[str, torch.Tensor]) -> None:
+    """Guard: if training left the weights where they started, equal weights prove nothing."""
+    initial = _weights(init_dir)
+    assert any(not torch.equal(initial[name], trained[name]) for name in trained if name in initial)
+
+
+def _kill_after_step_3(
+    step: str, config: dict, model: Path, data: Path, out: Path, work: Path
+) -> None:
     marker = work.parent / "killed-after.txt"
-    args = [str(model), str(data), str(out), str(work), str(marker), json.dumps(CONFIG)]
+    args = [step, str(model), str(data), str(out), str(work), str(marker), json.dumps(config)]
     child = subprocess.Popen([sys.executable, "-c", CHILD, *args], env=os.environ.copy())
     deadline = time.monotonic() + 300
     while not marker.exists():
@@ -81,15 +103,20 @@ def _kill_after_step_3(model: Path, data: Path, out: Path, work: Path) -> None:
 
 
 def test_killed_grpo_run_resumes_to_the_same_result(
-    tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path: Path
+    tiny_sft_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path: Path
 ) -> None:
+    tiny_model_dir = tiny_sft_model_dir
     config = GRPOStepConfig.model_validate(CONFIG)
     reference = run_grpo(
         tiny_model_dir, tiny_dataset["rl"], tmp_path / "ref", config, work_dir=tmp_path / "ref-w"
     )
+    rewards = [row["reward"] for row in read_log(Path(reference["log"])) if "reward" in row]
+    assert max(rewards) > 0, "no reward: the weights would not move and the test proves nothing"
 
     work = tmp_path / "killed-w"
-    _kill_after_step_3(tiny_model_dir, tiny_dataset["rl"], tmp_path / "killed", work)
+    _kill_after_step_3(
+        "grpo", CONFIG, tiny_model_dir, tiny_dataset["rl"], tmp_path / "killed", work
+    )
     assert (work / "checkpoint-2" / "trainer_state.json").is_file()
     assert not (work / "checkpoint-4").exists()
     assert not (tmp_path / "killed").exists(), "the killed run must not have published a model"
@@ -114,5 +141,39 @@ def test_killed_grpo_run_resumes_to_the_same_result(
     want_weights = _weights(tmp_path / "ref")
     got_weights = _weights(tmp_path / "killed")
     assert want_weights.keys() == got_weights.keys()
+    _assert_trained(tiny_model_dir, want_weights)
+    for name, tensor in want_weights.items():
+        torch.testing.assert_close(got_weights[name], tensor, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_killed_sft_run_resumes_to_the_same_result(
+    tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path: Path
+) -> None:
+    config = SFTStepConfig.model_validate(SFT_CONFIG)
+    reference = run_sft(
+        tiny_model_dir, tiny_dataset["sft"], tmp_path / "ref", config, work_dir=tmp_path / "ref-w"
+    )
+    work = tmp_path / "killed-w"
+    _kill_after_step_3(
+        "sft", SFT_CONFIG, tiny_model_dir, tiny_dataset["sft"], tmp_path / "killed", work
+    )
+    assert (work / "checkpoint-2" / "trainer_state.json").is_file()
+
+    resumed = run_sft(
+        tiny_model_dir, tiny_dataset["sft"], tmp_path / "killed", config, work_dir=work
+    )
+
+    assert resumed["resumed_from_step"] == 2
+    assert resumed["steps"] == reference["steps"] == 4
+    log = read_log(Path(resumed["log"]))
+    reference_log = read_log(Path(reference["log"]))
+    assert [row["step"] for row in log if "loss" in row] == [1, 2, 3, 4]
+    for key in ("learning_rate", "loss"):
+        got = [row[key] for row in log if key in row and "train_runtime" not in row]
+        want = [row[key] for row in reference_log if key in row and "train_runtime" not in row]
+        assert got == pytest.approx(want, rel=1e-5, abs=1e-7), key
+    want_weights = _weights(tmp_path / "ref")
+    got_weights = _weights(tmp_path / "killed")
+    _assert_trained(tiny_model_dir, want_weights)
     for name, tensor in want_weights.items():
         torch.testing.assert_close(got_weights[name], tensor, rtol=1e-5, atol=1e-6, msg=name)
