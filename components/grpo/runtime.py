@@ -34,22 +34,19 @@ def run_from_kfp(
     from pathlib import Path
 
     from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
-    from vlaa.observability import MetricsSettings, metrics_callbacks
+    from vlaa.observability import metrics_callbacks
     from vlaa.stages import stage
     from vlaa.training.common import read_log
     from vlaa.training.curves import curves_html, per_type_reward_keys
 
     step_config = GRPOStepConfig.model_validate(config)
     with stage("grpo") as report:
-        settings = MetricsSettings(
-            port=step_config.metrics_port, pushgateway_url=step_config.pushgateway_url
-        )
         summary = run_grpo(
             Path(init_model.path),
             Path(train_split.path),
             Path(model.path),
             step_config,
-            extra_callbacks=metrics_callbacks("grpo", run_id, arm, settings),
+            extra_callbacks=metrics_callbacks("grpo", run_id, arm, step_config.metrics_settings()),
         )
         model.metadata.update(
             {

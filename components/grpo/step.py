@@ -10,7 +10,7 @@ from statistics import fmean
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
@@ -20,13 +20,12 @@ from vlaa.reward_models import build_scorer
 from vlaa.training.checkpoints import (
     checkpoint_step,
     keep_log_until,
-    last_complete_checkpoint,
     load_model_to_train,
 )
 from vlaa.training.common import (
     ConfigError,
     JsonlLogCallback,
-    common_training_args,
+    TrainingRunFields,
     gradient_accumulation,
     read_log,
     save_trained,
@@ -41,7 +40,7 @@ from vlaa.training.reward_router import RewardRouter
 log = logging.getLogger(__name__)
 
 
-class GRPOStepConfig(BaseModel):
+class GRPOStepConfig(TrainingRunFields):
     """Defaults follow PAPER.md: group 4, T=0.8, rollout 512 prompts, train batch 256, KL 1e-3."""
 
     model_config = ConfigDict(extra="forbid")
@@ -81,20 +80,7 @@ class GRPOStepConfig(BaseModel):
     deepspeed: Literal["none", "zero2", "zero3"] = Field(
         "none", description="DeepSpeed ZeRO stage for multi-GPU runs (needs the deepspeed package)"
     )
-    metrics_port: int | None = Field(
-        None, ge=0, description="serve Prometheus /metrics on this port (0: any free port)"
-    )
-    pushgateway_url: str | None = Field(None, description="push metrics to this Pushgateway")
-    logging_steps: int = Field(1, gt=0)
     save_steps: int = Field(10, gt=0, description="checkpoint every N optimizer steps")
-    save_total_limit: int = Field(2, gt=0, description="checkpoints kept on disk")
-    resume: bool = Field(True, description="continue from the last complete checkpoint")
-    checkpoint_dir: str | None = Field(
-        None,
-        description="where checkpoints live (a volume that outlives the pod); "
-        "default: next to the output",
-    )
-    seed: int = 42
 
 
 def _use_vllm(setting: str) -> bool:
@@ -161,8 +147,7 @@ def run_grpo(
     # Left padding for batched generation of prompts of different lengths.
     processor.tokenizer.padding_side = "left"
     work_dir = work_dir or output_dir.parent / (output_dir.name + "-work")
-    checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else work_dir
-    resume_from = last_complete_checkpoint(checkpoint_dir) if config.resume else None
+    resume_from = config.resume_point(work_dir)
     model = load_model_to_train(init_model_dir, resume_from)
     if config.freeze_vision:
         freeze_vision_tower(model)
@@ -172,10 +157,7 @@ def run_grpo(
     use_vllm = _use_vllm(config.use_vllm)
     batch_args = trl_batch_args(config)
     args = GRPOConfig(
-        **{
-            **common_training_args(checkpoint_dir, config.seed, config.logging_steps),
-            "save_strategy": "steps",
-        },
+        **config.checkpoint_args(work_dir),
         **batch_args,
         learning_rate=config.learning_rate,
         lr_scheduler_type="cosine_with_min_lr",
@@ -191,8 +173,6 @@ def run_grpo(
         use_vllm=use_vllm,
         vllm_mode="colocate",
         bf16=training_dtype() == torch.bfloat16,
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
         deepspeed=deepspeed_config(config.deepspeed),
     )
     kl_callback = _kl_callback(config)

@@ -16,20 +16,17 @@ def run_from_kfp(
     from pathlib import Path
 
     from vlaa.components.sft.step import SFTStepConfig, run_sft
-    from vlaa.observability import MetricsSettings, metrics_callbacks
+    from vlaa.observability import metrics_callbacks
     from vlaa.stages import stage
 
     step_config = SFTStepConfig.model_validate(config)
     with stage("sft") as report:
-        settings = MetricsSettings(
-            port=step_config.metrics_port, pushgateway_url=step_config.pushgateway_url
-        )
         summary = run_sft(
             Path(base_model.path),
             Path(train_split.path),
             Path(model.path),
             step_config,
-            extra_callbacks=metrics_callbacks("sft", run_id, "sft", settings),
+            extra_callbacks=metrics_callbacks("sft", run_id, "sft", step_config.metrics_settings()),
         )
         model.metadata.update({"stage": "sft", "steps": summary["steps"]})
         report.metrics.update({k: summary[k] for k in ("steps", "first_loss", "last_loss")})

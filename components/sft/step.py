@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from transformers import TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
@@ -15,12 +15,11 @@ from vlaa.modeling.loading import freeze_vision_tower, load_processor, training_
 from vlaa.training.checkpoints import (
     checkpoint_step,
     keep_log_until,
-    last_complete_checkpoint,
     load_model_to_train,
 )
 from vlaa.training.common import (
     JsonlLogCallback,
-    common_training_args,
+    TrainingRunFields,
     gradient_accumulation,
     read_log,
     save_trained,
@@ -28,7 +27,7 @@ from vlaa.training.common import (
 from vlaa.training.datasets import sft_dataset
 
 
-class SFTStepConfig(BaseModel):
+class SFTStepConfig(TrainingRunFields):
     """Defaults follow the paper: full fine-tuning, vision frozen, global batch 128, one epoch."""
 
     model_config = ConfigDict(extra="forbid")
@@ -45,20 +44,6 @@ class SFTStepConfig(BaseModel):
     freeze_vision: bool = True
     train_merger: bool = Field(True, description="keep the vision-language projector trainable")
     activation_checkpointing: bool = False
-    metrics_port: int | None = Field(
-        None, ge=0, description="serve Prometheus /metrics on this port (0: any free port)"
-    )
-    pushgateway_url: str | None = Field(None, description="push metrics to this Pushgateway")
-    logging_steps: int = Field(1, gt=0)
-    save_steps: int = Field(50, gt=0, description="checkpoint every N optimizer steps")
-    save_total_limit: int = Field(2, gt=0, description="checkpoints kept on disk")
-    resume: bool = Field(True, description="continue from the last complete checkpoint")
-    checkpoint_dir: str | None = Field(
-        None,
-        description="where checkpoints live (a volume that outlives the pod); "
-        "default: next to the output",
-    )
-    seed: int = 42
 
 
 def run_sft(
@@ -78,8 +63,7 @@ def run_sft(
     """
     processor = load_processor(base_model_dir)
     work_dir = work_dir or output_dir.parent / (output_dir.name + "-work")
-    checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else work_dir
-    resume_from = last_complete_checkpoint(checkpoint_dir) if config.resume else None
+    resume_from = config.resume_point(work_dir)
     model = load_model_to_train(base_model_dir, resume_from)
     if config.freeze_vision:
         freeze_vision_tower(model, train_merger=config.train_merger)
@@ -88,12 +72,7 @@ def run_sft(
     keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
     dtype = training_dtype()
     args = SFTConfig(
-        **{
-            **common_training_args(checkpoint_dir, config.seed, config.logging_steps),
-            "save_strategy": "steps",
-        },
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
+        **config.checkpoint_args(work_dir),
         learning_rate=config.learning_rate,
         per_device_train_batch_size=config.per_device_batch_size,
         gradient_accumulation_steps=gradient_accumulation(

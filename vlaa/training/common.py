@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from transformers import (
     ProcessorMixin,
     Trainer,
@@ -18,9 +19,55 @@ from transformers import (
     TrainingArguments,
 )
 
+from vlaa.observability import MetricsSettings
+from vlaa.training.checkpoints import last_complete_checkpoint
+
 
 class ConfigError(ValueError):
     """A configuration value that cannot work; the message names the field."""
+
+
+class TrainingRunFields(BaseModel):
+    """Settings SFT and GRPO share: logging, Prometheus export, checkpoints and resume."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    logging_steps: int = Field(1, gt=0)
+    metrics_port: int | None = Field(
+        None, ge=0, description="serve Prometheus /metrics on this port (0: any free port)"
+    )
+    pushgateway_url: str | None = Field(None, description="push metrics to this Pushgateway")
+    save_steps: int = Field(50, gt=0, description="checkpoint every N optimizer steps")
+    save_total_limit: int = Field(2, gt=0, description="checkpoints kept on disk")
+    resume: bool = Field(True, description="continue from the last complete checkpoint")
+    checkpoint_dir: str | None = Field(
+        None,
+        description="where checkpoints live (a volume that outlives the pod); "
+        "default: next to the output",
+    )
+    seed: int = 42
+
+    def metrics_settings(self) -> MetricsSettings:
+        """Where to export metrics; the environment fills what the config leaves unset."""
+        return MetricsSettings.from_env(
+            port=self.metrics_port, pushgateway_url=self.pushgateway_url
+        )
+
+    def checkpoint_folder(self, work_dir: Path) -> Path:
+        return Path(self.checkpoint_dir) if self.checkpoint_dir else work_dir
+
+    def resume_point(self, work_dir: Path) -> Path | None:
+        """The checkpoint to continue from, when resuming is on and one is complete."""
+        return last_complete_checkpoint(self.checkpoint_folder(work_dir)) if self.resume else None
+
+    def checkpoint_args(self, work_dir: Path) -> dict[str, Any]:
+        """Trainer arguments: the common ones, with step checkpoints in the checkpoint folder."""
+        return {
+            **common_training_args(self.checkpoint_folder(work_dir), self.seed, self.logging_steps),
+            "save_strategy": "steps",
+            "save_steps": self.save_steps,
+            "save_total_limit": self.save_total_limit,
+        }
 
 
 def world_size() -> int:
