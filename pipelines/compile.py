@@ -6,9 +6,12 @@ from pathlib import Path
 
 from kfp import compiler
 
-from vlaa.pipelines.vlaa_thinker import PIPELINE_NAME, vlaa_thinker
+from vlaa.pipelines import sft_vs_rl, vlaa_thinker
 
-PIPELINES = {PIPELINE_NAME: vlaa_thinker}
+PIPELINES = {
+    vlaa_thinker.PIPELINE_NAME: vlaa_thinker.vlaa_thinker,
+    sft_vs_rl.PIPELINE_NAME: sft_vs_rl.vlaa_sft_vs_rl,
+}
 
 
 def compile_pipeline(name: str, output: Path) -> Path:

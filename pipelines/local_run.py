@@ -1,4 +1,5 @@
-"""Run ``vlaa-thinker`` on this machine through KFP's local SubprocessRunner."""
+"""Run a pipeline (``vlaa-thinker`` or ``vlaa-sft-vs-rl``) on this machine through KFP's local
+SubprocessRunner."""
 
 from __future__ import annotations
 
@@ -12,31 +13,46 @@ from typing import Any
 from kfp import local
 
 from vlaa.parameters import RunParameters
+from vlaa.pipelines.sft_vs_rl import vlaa_sft_vs_rl
 from vlaa.pipelines.vlaa_thinker import vlaa_thinker
 from vlaa.stages import EVENTS_ENV, read_events
 
 RUN_FILE = "run.json"
+THINKER = "vlaa-thinker"
+STUDY = "vlaa-sft-vs-rl"
+# Short names accepted by ``vlaa run --pipeline`` as well as the full ones.
+PIPELINE_ALIASES = {"thinker": THINKER, "sft-vs-rl": STUDY, THINKER: THINKER, STUDY: STUDY}
+STUDY_ARMS = ("base", "sft", "grpo", "sft-grpo")
 
 
 class PipelineFailed(RuntimeError):
     """The local run failed; the message names the stage and its error."""
 
 
-def kfp_arguments(params: RunParameters) -> dict[str, Any]:
+def pipeline_name(name: str) -> str:
+    if name not in PIPELINE_ALIASES:
+        raise KeyError(f"unknown pipeline {name!r}; choose one of {', '.join(PIPELINE_ALIASES)}")
+    return PIPELINE_ALIASES[name]
+
+
+def kfp_arguments(params: RunParameters, pipeline: str = THINKER) -> dict[str, Any]:
     """Map validated run parameters onto the pipeline function's arguments."""
-    return {
+    arguments = {
         "base_model": params.base_model,
-        "grpo_init": params.grpo_init,
         "data": params.data,
         "sft_config": params.sft,
         "grpo_config": params.grpo,
         "evaluate_config": params.evaluate,
-        "publish_config": params.publish,
     }
+    if pipeline == THINKER:
+        arguments.update(grpo_init=params.grpo_init, publish_config=params.publish)
+    return arguments
 
 
-def run_local(params: RunParameters, output_dir: Path) -> dict[str, Any]:
+def run_local(params: RunParameters, output_dir: Path, pipeline: str = THINKER) -> dict[str, Any]:
     """Run the whole DAG; write ``run.json`` in ``output_dir`` and return its content."""
+    pipeline = pipeline_name(pipeline)
+    pipeline_function = vlaa_thinker if pipeline == THINKER else vlaa_sft_vs_rl
     output_dir = output_dir.resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     events_path = output_dir / "events.jsonl"
@@ -54,7 +70,7 @@ def run_local(params: RunParameters, output_dir: Path) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
         try:
-            vlaa_thinker(**kfp_arguments(params))
+            pipeline_function(**kfp_arguments(params, pipeline))
         except RuntimeError as failure:
             error = str(failure)
         finally:
@@ -62,7 +78,7 @@ def run_local(params: RunParameters, output_dir: Path) -> dict[str, Any]:
                 os.environ.pop(EVENTS_ENV, None)
             else:
                 os.environ[EVENTS_ENV] = previous_events
-    summary = summarise(read_events(events_path), time.time() - started, params)
+    summary = summarise(read_events(events_path), time.time() - started, params, pipeline)
     summary["status"] = "failed" if error else "succeeded"
     (output_dir / RUN_FILE).write_text(json.dumps(summary, indent=2, default=str))
     if error:
@@ -73,7 +89,10 @@ def run_local(params: RunParameters, output_dir: Path) -> dict[str, Any]:
 
 
 def summarise(
-    events: list[dict[str, Any]], seconds: float, params: RunParameters
+    events: list[dict[str, Any]],
+    seconds: float,
+    params: RunParameters,
+    pipeline: str = THINKER,
 ) -> dict[str, Any]:
     """Stages (status, seconds), headline metrics and artifact locations from stage events."""
     stages: dict[str, dict[str, Any]] = {}
@@ -87,18 +106,26 @@ def summarise(
     def metric(stage: str, key: str) -> Any:
         return stages.get(stage, {}).get("metrics", {}).get(key)
 
-    return {
-        "pipeline": "vlaa-thinker",
-        "arm": f"grpo-from-{params.grpo_init}",
-        "seconds": round(seconds, 1),
-        "stages": list(stages.values()),
-        "metrics": {
+    if pipeline == THINKER:
+        grpo_stage = f"grpo-from-{params.grpo_init}"
+        metrics = {
             "accuracy_before": metric("evaluate-base", "accuracy"),
             "accuracy_after": metric("evaluate-trained", "accuracy"),
-            "reward_first": metric("grpo", "reward_first"),
-            "reward_last": metric("grpo", "reward_last"),
+            "reward_first": metric(grpo_stage, "reward_first"),
+            "reward_last": metric(grpo_stage, "reward_last"),
             "published_version": metric("publish", "version"),
-        },
+        }
+    else:
+        metrics = {f"accuracy_{arm}": metric(f"evaluate-{arm}", "accuracy") for arm in STUDY_ARMS}
+        for init in ("base", "sft"):
+            for key in ("reward_first", "reward_last"):
+                metrics[f"{key}_grpo_from_{init}"] = metric(f"grpo-from-{init}", key)
+    return {
+        "pipeline": pipeline,
+        "arm": f"grpo-from-{params.grpo_init}" if pipeline == THINKER else "all",
+        "seconds": round(seconds, 1),
+        "stages": list(stages.values()),
+        "metrics": metrics,
         "artifacts": {
             f"{name}.{key}": path
             for name, row in stages.items()

@@ -67,23 +67,33 @@ def run(
     output: Annotated[
         Path, typer.Option(help="Folder for artifacts, registry and run.json.")
     ] = Path("runs/local"),
+    pipeline: Annotated[
+        str,
+        typer.Option(
+            help="thinker (build dataset, SFT, GRPO, evaluate, publish) or sft-vs-rl "
+            "(the study: base, SFT only, GRPO only, SFT then GRPO, compared)."
+        ),
+    ] = "thinker",
 ) -> None:
-    """Run the whole vlaa-thinker DAG: build dataset, SFT, GRPO, evaluate, publish."""
+    """Run a whole DAG on this machine: vlaa-thinker (default) or the vlaa-sft-vs-rl study."""
     if not local:
         _fail("only --local runs start from here; submit to a cluster with the KFP UI or API")
 
     def action() -> None:
         from vlaa.parameters import load_parameter_file, merge, validate_parameters
-        from vlaa.pipelines.local_run import run_local
+        from vlaa.pipelines.local_run import THINKER, pipeline_name, run_local
         from vlaa.presets import preset as named_preset
+
+        chosen = pipeline_name(pipeline)
 
         raw = merge(named_preset(preset), load_parameter_file(params) if params else {})
         if grpo_init is not None:
             raw["grpo_init"] = grpo_init
         raw.setdefault("publish", {}).setdefault("store_uri", str((output / "registry").resolve()))
         validated = validate_parameters(raw)
-        console.rule(f"vlaa-thinker (local, arm grpo-from-{validated.grpo_init})")
-        summary = run_local(validated, output)
+        arm = f"arm grpo-from-{validated.grpo_init}" if chosen == THINKER else "all arms"
+        console.rule(f"{chosen} (local, {arm})")
+        summary = run_local(validated, output, chosen)
         _print_summary(summary, output)
 
     _guarded(action)
@@ -110,6 +120,14 @@ def _print_summary(summary: dict[str, Any], output: Path) -> None:
     results = Table(title="results")
     results.add_column("measure")
     results.add_column("value", justify="right")
+    if summary["pipeline"] != "vlaa-thinker":
+        for key, value in metrics.items():
+            results.add_row(key.replace("_", " "), _fmt(value))
+        console.print(results)
+        report = summary["artifacts"].get("compare.report")
+        console.print(f"comparison report: {report}")
+        console.print(f"total {summary['seconds']:.0f} s; details in {output / 'run.json'}")
+        return
     results.add_row("eval accuracy, base model", _fmt(metrics["accuracy_before"]))
     results.add_row("eval accuracy, trained model", _fmt(metrics["accuracy_after"]))
     results.add_row("GRPO mean reward, first steps", _fmt(metrics["reward_first"]))

@@ -40,7 +40,7 @@ def run_from_kfp(
     from vlaa.training.curves import curves_html, per_type_reward_keys
 
     step_config = GRPOStepConfig.model_validate(config)
-    with stage("grpo") as report:
+    with stage(f"grpo-from-{arm}") as report:
         summary = run_grpo(
             Path(init_model.path),
             Path(train_split.path),

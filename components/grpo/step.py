@@ -33,7 +33,7 @@ from vlaa.training.common import (
 )
 from vlaa.training.curves import plot_curves
 from vlaa.training.datasets import grpo_dataset
-from vlaa.training.deepspeed import config_path
+from vlaa.training.deepspeed import deepspeed_config
 from vlaa.training.kl_control import AdaptiveKLCallback, AdaptiveKLController, restore_state
 from vlaa.training.reward_router import RewardRouter
 
@@ -94,20 +94,6 @@ def _use_vllm(setting: str) -> bool:
     if setting == "yes" and not available:
         raise ConfigError("grpo: use_vllm=yes needs a GPU and the vllm package")
     return available
-
-
-def deepspeed_config(stage: str) -> str | None:
-    """Path of the packaged ZeRO config, after checking DeepSpeed can be imported."""
-    if stage == "none":
-        return None
-    try:
-        import deepspeed  # noqa: F401
-    except ImportError as error:
-        raise ConfigError(
-            f"deepspeed={stage} needs the deepspeed package (installed in the trainer image, "
-            "`pip install 'vlaa-thinker[gpu]'`)"
-        ) from error
-    return str(config_path(stage))
 
 
 def trl_batch_args(config: GRPOStepConfig) -> dict[str, int]:
@@ -195,7 +181,7 @@ def run_grpo(
     if resume_from is not None:
         log.warning("resuming GRPO from %s", resume_from)
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    save_trained(trainer, processor, output_dir)
+    save_trained(trainer, processor, output_dir, log_path)
     training_log = read_log(log_path)
     curves = plot_curves(training_log, work_dir / "curves.png", title="GRPO")
     summary = {

@@ -109,12 +109,21 @@ class JsonlLogCallback(TrainerCallback):
             handle.write(json.dumps(row) + "\n")
 
 
-def save_trained(trainer: Trainer, processor: ProcessorMixin, output_dir: Path) -> None:
-    """Replace ``output_dir`` with the trained weights and the processor (a loadable folder)."""
+# The training log travels inside the model folder: lineage for the published card, and the
+# curves the SFT-vs-RL comparison draws.
+TRAIN_LOG_IN_MODEL = "vlaa_train_log.jsonl"
+
+
+def save_trained(
+    trainer: Trainer, processor: ProcessorMixin, output_dir: Path, log_path: Path | None = None
+) -> None:
+    """Replace ``output_dir`` with the trained weights, the processor and the training log."""
     if output_dir.exists():
         shutil.rmtree(output_dir)
     trainer.save_model(str(output_dir))
     processor.save_pretrained(output_dir)
+    if log_path is not None and log_path.is_file():
+        shutil.copyfile(log_path, output_dir / TRAIN_LOG_IN_MODEL)
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""The compare component: the SFT-vs-RL study report."""

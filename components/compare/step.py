@@ -1,0 +1,166 @@
+"""The SFT-vs-RL comparison: one table and one figure over the study's arms.
+
+PAPER.md's question is "SFT or RL?": Table 3 compares the arms' benchmark scores and Figure 5
+shows that GRPO from the SFT model starts at a higher reward but ends lower, with longer
+responses. This step reads each arm's evaluation report and the GRPO arms' training logs and
+draws exactly that: accuracy per arm (overall and per reward type) and the two GRPO arms'
+reward and response-length curves.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on training pods
+import matplotlib.pyplot as plt
+
+from vlaa.training.common import TRAIN_LOG_IN_MODEL, read_log
+
+# The arms of the study, in the paper's order.
+ARMS: tuple[str, ...] = ("base", "sft", "grpo", "sft-grpo")
+ARM_TITLES = {
+    "base": "base model",
+    "sft": "SFT only",
+    "grpo": "GRPO only",
+    "sft-grpo": "SFT, then GRPO",
+}
+
+# What the paper reports for the same comparison (PAPER.md), shown next to our numbers.
+PAPER_FINDINGS = (
+    "Qwen2.5-VL-3B, average of six benchmarks: GRPO only 34.49; 5K SFT + GRPO 20.98; "
+    "10K SFT + GRPO 21.78.",
+    "Qwen2-VL-7B-Instruct: SFT then GRPO 19.8 vs GRPO only 32.5 (average).",
+    "SFT-initialised GRPO starts at a higher reward (~0.20 vs ~0.05) but ends lower "
+    "(~0.35 vs ~0.5), with longer responses.",
+)
+
+
+def accuracy_table(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """``{arm: {metric: value}}`` for the accuracy-like metrics of each arm's eval report."""
+    table: dict[str, dict[str, float]] = {}
+    for arm, report in reports.items():
+        metrics = report.get("metrics", {})
+        table[arm] = {
+            key: float(value)
+            for key, value in metrics.items()
+            if key.startswith("accuracy") or key in ("format_rate", "mean_completion_chars")
+        }
+    return table
+
+
+def curve(log: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    rows = [row for row in log if isinstance(row.get(key), int | float) and "reward" in row]
+    return [int(row["step"]) for row in rows], [float(row[key]) for row in rows]
+
+
+def draw(
+    table: dict[str, dict[str, float]], logs: dict[str, list[dict[str, Any]]], path: Path
+) -> Path:
+    """Accuracy per arm (bars), and reward and response length of the GRPO arms (lines)."""
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4))
+    arms = [arm for arm in ARMS if arm in table]
+    metric_names = sorted({key for row in table.values() for key in row if key.startswith("acc")})
+    width = 0.8 / max(1, len(arms))
+    for index, arm in enumerate(arms):
+        values = [table[arm].get(name, 0.0) for name in metric_names]
+        positions = [m + index * width for m in range(len(metric_names))]
+        axes[0].bar(positions, values, width=width, label=ARM_TITLES[arm])
+    axes[0].set_xticks([m + width * (len(arms) - 1) / 2 for m in range(len(metric_names))])
+    axes[0].set_xticklabels([name.replace("accuracy_", "") for name in metric_names])
+    axes[0].set_ylabel("accuracy")
+    axes[0].set_title("Eval accuracy per arm")
+    axes[0].legend(fontsize=8)
+    for axis, key, title in (
+        (axes[1], "reward", "GRPO reward"),
+        (axes[2], "completions/mean_length", "GRPO response length (tokens)"),
+    ):
+        for arm, log in logs.items():
+            steps, values = curve(log, key)
+            if steps:
+                axis.plot(steps, values, label=ARM_TITLES[arm])
+        axis.set_title(title)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def _window_mean(log: list[dict[str, Any]], key: str, last: bool, window: int = 5) -> float | None:
+    _, values = curve(log, key)
+    if not values:
+        return None
+    picked = values[-window:] if last else values[:window]
+    return round(sum(picked) / len(picked), 4)
+
+
+def compare(
+    reports: dict[str, Path], grpo_models: dict[str, Path], output_dir: Path
+) -> dict[str, Any]:
+    """Write ``comparison.json``, ``comparison.png`` and ``comparison.md`` in ``output_dir``."""
+    loaded = {arm: json.loads(path.read_text()) for arm, path in reports.items()}
+    logs = {arm: read_log(folder / TRAIN_LOG_IN_MODEL) for arm, folder in grpo_models.items()}
+    table = accuracy_table(loaded)
+    dynamics = {
+        arm: {
+            "reward_first": _window_mean(log, "reward", last=False),
+            "reward_last": _window_mean(log, "reward", last=True),
+            "length_first": _window_mean(log, "completions/mean_length", last=False),
+            "length_last": _window_mean(log, "completions/mean_length", last=True),
+        }
+        for arm, log in logs.items()
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    chart = draw(table, logs, output_dir / "comparison.png")
+    result = {"accuracy": table, "grpo_dynamics": dynamics, "paper": list(PAPER_FINDINGS)}
+    (output_dir / "comparison.json").write_text(json.dumps(result, indent=2))
+    (output_dir / "comparison.md").write_text(markdown(result))
+    result["chart"] = str(chart)
+    return result
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The comparison as Markdown tables (the KFP UI renders Markdown artifacts)."""
+    table: dict[str, dict[str, float]] = result["accuracy"]
+    columns = sorted({key for row in table.values() for key in row})
+    lines = ["# SFT or RL? Comparison of the study's arms", ""]
+    lines.append("| arm | " + " | ".join(columns) + " |")
+    lines.append("|---|" + "---:|" * len(columns))
+    for arm in ARMS:
+        if arm in table:
+            cells = " | ".join(_cell(table[arm].get(column)) for column in columns)
+            lines.append(f"| {ARM_TITLES[arm]} | {cells} |")
+    lines += ["", "## GRPO dynamics (mean of the first / last 5 steps)", ""]
+    lines.append("| GRPO arm | reward first | reward last | length first | length last |")
+    lines.append("|---|---:|---:|---:|---:|")
+    for arm, row in result["grpo_dynamics"].items():
+        values = (row["reward_first"], row["reward_last"], row["length_first"], row["length_last"])
+        lines.append(f"| {ARM_TITLES[arm]} | " + " | ".join(_cell(v) for v in values) + " |")
+    lines += ["", "## What the paper reports", ""]
+    lines += [f"- {finding}" for finding in result["paper"]]
+    return "\n".join(lines) + "\n"
+
+
+def html_page(result: dict[str, Any], chart: Path) -> str:
+    """Markdown tables in a <pre> plus the inlined chart: one self-contained page for the UI."""
+    encoded = base64.b64encode(chart.read_bytes()).decode("ascii")
+    buffer = io.StringIO()
+    buffer.write("<!doctype html><html><head><meta charset='utf-8'>")
+    buffer.write("<title>SFT or RL?</title></head><body style='font-family:sans-serif'>")
+    buffer.write(f"<img alt='comparison' src='data:image/png;base64,{encoded}'>")
+    buffer.write(f"<pre>{html.escape(markdown(result))}</pre></body></html>")
+    return buffer.getvalue()
