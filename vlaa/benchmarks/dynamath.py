@@ -1,0 +1,132 @@
+"""DynaMath (DynaMath/DynaMath_Sample on Hugging Face): 501 seed questions x 10 variants.
+
+Published layout (file names and fields confirmed from the dataset card and file listing)::
+
+    data/sample1-00000-of-00001.parquet ... data/sample10-00000-of-00010.parquet
+
+one file per split ``sample_variant1`` .. ``sample_variant10``, each with the 501 seed
+questions' concrete variant. Fields: ``id``, ``question``, ``image`` (a name),
+``decoded_image`` (the embedded image), ``ground_truth``, ``answer_type``
+(``multiple choice`` | ``float`` | other, free-form text), ``subject``, ``knowledge_level``.
+Also read: the Parquet export's names ``data/sample_variant<k>-*.parquet`` and
+``sample_variant<k>/*.parquet``. Assumed (not confirmed): ``id`` names the seed question and
+is the same in every variant file; worst-case accuracy groups variants by it.
+
+Scoring follows DynaMath's own evaluation: option letter for multiple choice, absolute
+tolerance 0.001 for floats; free-form text via Math-Verify or equal text (DynaMath's own
+rule for text, "prediction is a substring of the answer", accepts an empty prediction, so it
+is not copied). Items are ordered seed by seed, variants together; a ``limit`` takes the
+first items in that order, and worst-case accuracy is over the variants present.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vlaa.benchmarks.items import (
+    BenchmarkDataError,
+    EvalItem,
+    ImageResolver,
+    Source,
+    build_prompt,
+    find_all,
+    read_records,
+    require,
+    require_text,
+)
+
+NAME = "dynamath"
+VARIANTS = 10
+FLOAT_TOLERANCE = 0.001  # DynaMath's evaluation: |prediction - answer| <= 0.001
+
+
+def variant_files(root: Path, variant: int) -> list[Path]:
+    """The Parquet shard(s) of one ``sample_variant<k>`` split."""
+    return find_all(
+        root,
+        [
+            f"data/sample{variant}-*.parquet",
+            f"data/sample_variant{variant}-*.parquet",
+            f"sample_variant{variant}/*.parquet",
+        ],
+    )
+
+
+def load(
+    root: Path, *, limit: int | None, images: ImageResolver, task_instruction: bool = True
+) -> list[EvalItem]:
+    """Items of all 10 variants, ordered by seed question, then variant."""
+    rows: list[tuple[str, int, dict, Source]] = []
+    for variant in range(1, VARIANTS + 1):
+        files = variant_files(root, variant)
+        if not files:
+            raise BenchmarkDataError(
+                f"{NAME}: no file for split sample_variant{variant} under {root} "
+                f"(looked for data/sample{variant}-*.parquet)"
+            )
+        seen: set[str] = set()
+        for path in files:
+            source = Source(NAME, path)
+            for index, (_, record) in enumerate(read_records(path, NAME)):
+                seed = require_text(record, "id", source, f"#{index}")
+                if seed in seen:
+                    raise source.error(seed, f"id repeats within sample_variant{variant}")
+                seen.add(seed)
+                rows.append((seed, variant, record, source))
+
+    order = {seed: position for position, seed in enumerate(dict.fromkeys(r[0] for r in rows))}
+    rows.sort(key=lambda row: (order[row[0]], row[1]))
+    if limit is not None:
+        rows = rows[:limit]
+    return [
+        _item(seed, variant, record, source, images, task_instruction)
+        for seed, variant, record, source in rows
+    ]
+
+
+def _item(
+    seed: str,
+    variant: int,
+    record: dict,
+    source: Source,
+    images: ImageResolver,
+    task_instruction: bool,
+) -> EvalItem:
+    item_id = f"{seed}-variant{variant}"
+    question = require_text(record, "question", source, seed)
+    answer = require_text(record, "ground_truth", source, seed)
+    answer_type = require_text(record, "answer_type", source, seed)
+    tolerance = None
+    if answer_type == "multiple choice":
+        kind, answer = "mcq", answer.upper()
+    elif answer_type == "float":
+        kind, tolerance = "numeric", FLOAT_TOLERANCE
+    else:
+        kind = "free_form"
+    image_field = "decoded_image" if record.get("decoded_image") else "image"
+    image = require(record, image_field, source, seed)
+    return EvalItem(
+        id=item_id,
+        benchmark=NAME,
+        images=[
+            images.resolve(
+                image,
+                bases=[source.path.parent, source.path.parent.parent],
+                source=source,
+                record_id=seed,
+                field=image_field,
+            )
+        ],
+        question=question,
+        prompt=build_prompt(question, kind, task_instruction),
+        answer=answer,
+        answer_kind=kind,
+        tolerance=tolerance,
+        meta={
+            "seed_id": seed,
+            "variant": variant,
+            "answer_type": answer_type,
+            "subject": record.get("subject") or "",
+            "knowledge_level": record.get("knowledge_level") or "",
+        },
+    )

@@ -1,0 +1,73 @@
+"""LogicVista (Yijia-Xiao/LogicVista on GitHub): 448 visual logical-reasoning questions.
+
+Published layout (confirmed from the repository's ``data/README.md`` and ``data/dataset.json``)::
+
+    data/dataset.json   {"v1_0": {"imagename": "v1_0.png", "question": ..., "answer": "C",
+                                   "reasoning": ..., "skill": [...], "capability": [...],
+                                   "imagesource": ..., "sourcelink": ...}, ...}
+    data/images/v1_0.png
+
+``root`` may be the repository (``data/`` inside) or the ``data`` folder itself. Options are
+inside the question text or the image, so items carry no option texts. Answers are option
+labels, a few of them several (``"A, C"``) or digits (``"3"`` for "Select from 1-5"); all
+are scored as multiple choice on the exact label set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vlaa.benchmarks.items import (
+    EvalItem,
+    ImageResolver,
+    Source,
+    build_prompt,
+    find_one,
+    read_records,
+    require,
+    require_text,
+)
+
+NAME = "logicvista"
+
+
+def load(
+    root: Path, *, limit: int | None, images: ImageResolver, task_instruction: bool = True
+) -> list[EvalItem]:
+    """Items of LogicVista's full test set, in file order."""
+    path = find_one(root, ["data/dataset.json", "dataset.json"], "dataset.json", NAME)
+    source = Source(NAME, path)
+    image_dir = path.parent / "images"
+    items: list[EvalItem] = []
+    for index, (key, record) in enumerate(read_records(path, NAME)):
+        if limit is not None and len(items) >= limit:
+            break
+        record_id = key if key is not None else str(record.get("id", f"#{index}"))
+        question = require_text(record, "question", source, record_id)
+        answer = require_text(record, "answer", source, record_id)
+        image = require(record, "imagename", source, record_id)
+        items.append(
+            EvalItem(
+                id=record_id,
+                benchmark=NAME,
+                images=[
+                    images.resolve(
+                        image,
+                        bases=[image_dir, path.parent],
+                        source=source,
+                        record_id=record_id,
+                        field="imagename",
+                    )
+                ],
+                question=question,
+                prompt=build_prompt(question, "mcq", task_instruction),
+                answer=answer,
+                answer_kind="mcq",
+                meta={
+                    "skill": record.get("skill") or [],
+                    "capability": record.get("capability") or [],
+                    "multiple_answers": "," in answer,
+                },
+            )
+        )
+    return items

@@ -1,0 +1,134 @@
+"""MathVerse testmini (AI4Math/MathVerse on Hugging Face), "Vision Only" problems by default.
+
+Published layouts (file names confirmed from the dataset repository's file listing)::
+
+    testmini.json + images_version_*/image_<n>.png    (images.zip unpacked beside the JSON)
+    testmini.parquet                                   rows with an embedded ``image``
+
+Fields (confirmed from the published ``testmini.json``): ``sample_index``, ``problem_index``,
+``problem_version`` (``Text Dominant`` | ``Text Lite`` | ``Vision Intensive`` |
+``Vision Dominant`` | ``Vision Only``), ``question``, ``image``, ``answer``,
+``question_type`` (``multi-choice`` | ``free-form``), ``metadata``, ``query_wo``,
+``query_cot``, ``question_for_eval``. Whether ``images.zip`` unpacks into ``images/`` or
+beside the JSON is not confirmed, so both folders are searched.
+
+The prompt is ``query_cot`` (MathVerse's reasoning prompt; for Vision Only it says the
+question is in the image), else ``query_wo``, else ``question``. Multiple-choice answers are
+letters; option texts are parsed from the question text when it lists them
+(``Choices:\\nA:50°``), never for Vision Only, where they are in the image. MathVerse's own
+scoring uses a GPT judge; here free-form answers are compared with Math-Verify.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from vlaa.benchmarks.items import (
+    EvalItem,
+    ImageResolver,
+    Source,
+    build_prompt,
+    find_one,
+    read_records,
+    require,
+    require_text,
+)
+
+NAME = "mathverse"
+VISION_ONLY = "Vision Only"
+_CHOICE_LINE = re.compile(r"^\s*([A-H])\s*[:.]\s*(.+?)\s*$")
+
+
+def load(
+    root: Path,
+    *,
+    limit: int | None,
+    images: ImageResolver,
+    task_instruction: bool = True,
+    versions: tuple[str, ...] = (VISION_ONLY,),
+) -> list[EvalItem]:
+    """Items of testmini whose ``problem_version`` is in ``versions``, in file order."""
+    path = find_one(
+        root,
+        ["testmini.json", "testmini.parquet", "testmini/*.parquet"],
+        "MathVerse testmini file",
+        NAME,
+    )
+    source = Source(NAME, path)
+    items: list[EvalItem] = []
+    for index, (_, record) in enumerate(read_records(path, NAME)):
+        if limit is not None and len(items) >= limit:
+            break
+        record_id = require_text(record, "sample_index", source, f"#{index}")
+        version = require_text(record, "problem_version", source, record_id)
+        if version not in versions:
+            continue
+        answer = require_text(record, "answer", source, record_id)
+        question_type = require_text(record, "question_type", source, record_id)
+        if question_type not in ("multi-choice", "free-form"):
+            raise source.error(record_id, f"unknown question_type {question_type!r}")
+        text = next(
+            (
+                str(record[f]).strip()
+                for f in ("query_cot", "query_wo", "question")
+                if isinstance(record.get(f), str) and record[f].strip()
+            ),
+            None,
+        )
+        if text is None:
+            raise source.error(record_id, "missing field 'query_cot' (and no query_wo/question)")
+        kind = "mcq" if question_type == "multi-choice" else "free_form"
+        options = _options(str(record.get("question_for_eval") or record.get("question") or ""))
+        if kind == "mcq":
+            answer = _answer_label(answer, options, source, record_id)
+        image = require(record, "image", source, record_id)
+        items.append(
+            EvalItem(
+                id=record_id,
+                benchmark=NAME,
+                images=[
+                    images.resolve(
+                        image,
+                        bases=[path.parent, path.parent / "images"],
+                        source=source,
+                        record_id=record_id,
+                        field="image",
+                    )
+                ],
+                question=text,
+                prompt=build_prompt(text, kind, task_instruction),
+                answer=answer,
+                answer_kind=kind,
+                options=options if kind == "mcq" else {},
+                meta={
+                    "problem_index": str(record.get("problem_index", "")),
+                    "problem_version": version,
+                    "metadata": record.get("metadata") or {},
+                },
+            )
+        )
+    return items
+
+
+def _answer_label(answer: str, options: dict[str, str], source: Source, record_id: str) -> str:
+    """The option letter a multiple-choice answer is (the letter itself, or an option's text)."""
+    if len(answer) == 1 and answer.isalpha():
+        return answer.upper()
+    named = [label for label, text in options.items() if text == answer]
+    if len(named) != 1:
+        raise source.error(record_id, f"multi-choice answer {answer!r} is not an option letter")
+    return named[0]
+
+
+def _options(question: str) -> dict[str, str]:
+    """Option texts listed after a ``Choices:`` / ``Choice:`` line, if any."""
+    _, found, tail = question.partition("Choice")
+    if not found:
+        return {}
+    options: dict[str, str] = {}
+    for line in tail.splitlines()[1:]:
+        match = _CHOICE_LINE.match(line)
+        if match:
+            options[match.group(1)] = match.group(2)
+    return options

@@ -1,0 +1,98 @@
+"""MATH-Vision (MathLLMs/MathVision on Hugging Face): 3,040 competition problems (full test).
+
+Published layouts::
+
+    data/test-*.parquet (and data/testmini-*.parquet)   rows with an embedded image
+    data/test.jsonl + data/images/<id>.jpg                the GitHub repository's layout
+
+Fields (confirmed from the dataset card): ``id``, ``question``, ``options`` (a list, empty for
+free-form problems), ``image`` (``"images/1.jpg"``), ``decoded_image`` (Parquet only),
+``answer`` (an option letter, or the value), ``solution``, ``level``, ``subject``. The
+JSON-lines file name and the image folder of the GitHub layout are assumed.
+
+A question with options is multiple choice on the letter (options rendered ``A. text`` under
+the question; many are just the letters because the choices are drawn in the image); any
+other is free-form, scored with Math-Verify.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vlaa.benchmarks.items import (
+    EvalItem,
+    ImageResolver,
+    Source,
+    build_prompt,
+    find_one,
+    format_options,
+    option_labels,
+    read_records,
+    require,
+    require_text,
+)
+
+NAME = "mathvision"
+
+
+def load(
+    root: Path,
+    *,
+    limit: int | None,
+    images: ImageResolver,
+    task_instruction: bool = True,
+    split: str = "test",
+) -> list[EvalItem]:
+    """Items of MATH-Vision's ``split`` (``test`` by default, the paper's), in file order."""
+    path = find_one(
+        root,
+        [f"data/{split}-*.parquet", f"{split}-*.parquet", f"data/{split}.jsonl", f"{split}.jsonl"],
+        f"MathVision {split} file",
+        NAME,
+    )
+    source = Source(NAME, path)
+    items: list[EvalItem] = []
+    for index, (_, record) in enumerate(read_records(path, NAME)):
+        if limit is not None and len(items) >= limit:
+            break
+        record_id = require_text(record, "id", source, f"#{index}")
+        question = require_text(record, "question", source, record_id)
+        answer = require_text(record, "answer", source, record_id)
+        raw_options = require(record, "options", source, record_id)
+        if not isinstance(raw_options, list):
+            raise source.error(record_id, "field 'options' must be a list")
+        options = dict(zip(option_labels(len(raw_options)), map(str, raw_options), strict=True))
+        if options:
+            if answer.upper() not in options:
+                raise source.error(record_id, f"answer {answer!r} is not an option letter")
+            kind, answer = "mcq", answer.upper()
+            text = f"{question}\n{format_options(options)}"
+        else:
+            kind, text = "free_form", question
+        image_field = "decoded_image" if record.get("decoded_image") else "image"
+        image = require(record, image_field, source, record_id)
+        items.append(
+            EvalItem(
+                id=record_id,
+                benchmark=NAME,
+                images=[
+                    images.resolve(
+                        image,
+                        bases=[path.parent, path.parent.parent],
+                        source=source,
+                        record_id=record_id,
+                        field=image_field,
+                    )
+                ],
+                question=text,
+                prompt=build_prompt(text, kind, task_instruction),
+                answer=answer,
+                answer_kind=kind,
+                options=options,
+                meta={
+                    "level": record.get("level"),
+                    "subject": record.get("subject") or "",
+                },
+            )
+        )
+    return items

@@ -1,0 +1,345 @@
+"""Scoring of benchmark predictions: one item at a time, then per-benchmark aggregates.
+
+Extraction follows the paper: the text inside ``<answer>...</answer>`` (``vlaa.rewards``'s
+extraction, thinking ignored), else the raw completion. No LLM judge is used (VLMEvalKit uses
+one for answer extraction on some benchmarks), so an answer must name its option or value
+itself; rules per answer kind:
+
+- ``mcq``: the option label(s) the answer names (``B``, ``(B)``, ``Option B``, ``A, C``), or
+  an option's text when the item knows it; multi-answer questions (LogicVista) need the exact set.
+- ``numeric``: the number in the answer (plain, ``1,000``, ``35%``, LaTeX such as ``\\frac{1}{2}``
+  or ``2\\pi`` via Math-Verify), rounded to the item's precision (MathVista) or within its
+  absolute tolerance (DynaMath), else exact.
+- ``free_form``: Math-Verify equivalence (``vlaa.rewards.score_math``) or equal text, ignoring
+  case and spacing.
+
+Aggregates: accuracy for every benchmark; DynaMath adds worst-case accuracy over each seed
+question's variants; WeMath adds its authors' four-dimensional metrics and strict/loose scores.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from vlaa.benchmarks.items import EvalItem
+from vlaa.benchmarks.protocol import HEADLINE_METRICS
+
+# Math-Verify helpers are reused from the reward code so evaluation parses LaTeX exactly as
+# the math reward does (same wrapping, same SIGALRM-only-on-the-main-thread timeout rule).
+from vlaa.rewards import (
+    MAX_NUMBER_CHARS,
+    _math_parse,
+    _math_timeout,
+    extract_answer,
+    normalize_mcq,
+    parse_number,
+    score_math,
+)
+
+
+class ItemScore(BaseModel):
+    """The verdict on one prediction."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    benchmark: str
+    prediction: str
+    correct: bool
+
+
+# ----------------------------------------------------------------------------- extraction
+
+
+def extract_prediction(completion: str) -> str:
+    """The ``<answer>`` text outside thinking, else the raw completion (the paper's rule)."""
+    answer = extract_answer(completion or "")
+    return (completion or "").strip() if answer is None else answer
+
+
+def score_prediction(item: EvalItem, completion: str) -> ItemScore:
+    """Score one raw model completion for ``item``."""
+    prediction = extract_prediction(completion)
+    return ItemScore(
+        id=item.id,
+        benchmark=item.benchmark,
+        prediction=prediction,
+        correct=is_correct(item, prediction),
+    )
+
+
+def is_correct(item: EvalItem, prediction: str) -> bool:
+    """Whether an already extracted prediction answers ``item``."""
+    if not prediction.strip():
+        return False
+    if item.answer_kind == "mcq":
+        return mcq_correct(prediction, item.answer, item.options)
+    if item.answer_kind == "numeric":
+        return numeric_correct(prediction, item.answer, item.precision, item.tolerance)
+    return free_form_correct(prediction, item.answer)
+
+
+# ----------------------------------------------------------------------------- mcq
+
+# Words that may surround option labels in an answer: "Options A and C", "the answer is B".
+_LABEL_FILLER = frozenset(
+    {"the", "correct", "answer", "answers", "is", "are", "and", "or", "both"}
+    | {"option", "options", "choice", "choices"}
+)
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def _text_key(text: str) -> str:
+    """Case-, space- and final-period-insensitive form for comparing option texts."""
+    return " ".join(text.casefold().split()).rstrip(".").strip()
+
+
+def option_label_set(text: str, options: Mapping[str, str] | None = None) -> frozenset[str] | None:
+    """The option labels an answer names, or ``None`` if it names none.
+
+    Tried in order: a bare list of single-character labels (``A``, ``A, C``, ``3``,
+    ``Options B and D``); one label in the forms ``vlaa.rewards.normalize_mcq`` accepts
+    (``(B) 60°``, ``B. text``, ``Answer: B``); the exact text of one option. When the
+    options are known, labels that are not among them (the answer ``5`` to choices
+    ``3, 4, 5, 6``) give way to an option-text match.
+    """
+    words = [w for w in _WORD.findall(text) if w.casefold() not in _LABEL_FILLER]
+    bare: frozenset[str] | None = None
+    if words and all(len(w) == 1 for w in words) and len(words) <= 26:
+        bare = frozenset(w.upper() for w in words)
+        if not options or bare <= options.keys():
+            return bare
+    letter = normalize_mcq(text)
+    if letter is not None and (not options or letter in options):
+        return frozenset({letter})
+    if options:
+        key = _text_key(text)
+        named = [label for label, option in options.items() if key and _text_key(option) == key]
+        if len(named) == 1:
+            return frozenset(named)
+    if bare is not None:
+        return bare
+    return frozenset({letter}) if letter is not None else None
+
+
+def mcq_correct(prediction: str, answer: str, options: Mapping[str, str] | None = None) -> bool:
+    """The prediction names exactly the ground truth's option label(s)."""
+    expected = option_label_set(answer)
+    got = option_label_set(prediction, options)
+    return expected is not None and got == expected
+
+
+# ----------------------------------------------------------------------------- numeric
+
+_LEADING_NUMBER = re.compile(r"\s*([+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+)")
+
+
+def parse_numeric(text: str) -> float | None:
+    """The number an answer states, or ``None``.
+
+    Plain numbers first (``vlaa.rewards.parse_number``; a trailing ``%`` is dropped because
+    benchmarks store percentages as plain numbers), then Math-Verify's reading of LaTeX
+    (``\\frac{3}{4}``, ``2\\pi``, ``\\sqrt{2}``, ``x = 5``), then a number leading the text
+    (``5 cm``, ``45°``).
+    """
+    cleaned = text.strip().rstrip(".").strip()
+    if cleaned.endswith("%"):
+        cleaned = cleaned[:-1].strip()
+    plain = parse_number(cleaned)
+    if plain is not None:
+        return float(plain)
+    value = _math_verify_number(cleaned)
+    if value is not None:
+        return value
+    match = _LEADING_NUMBER.match(cleaned)
+    if match and len(match.group(1)) <= MAX_NUMBER_CHARS:
+        return float(match.group(1).replace(",", ""))
+    return None
+
+
+def _math_verify_number(text: str) -> float | None:
+    from math_verify.errors import TimeoutException
+    from sympy import Eq
+
+    if len(text) > 200:  # no real numeric answer is longer; keeps sympy's cost bounded
+        return None
+    try:
+        parsed = _math_parse(text, _math_timeout())
+    except (Exception, TimeoutException):  # Math-Verify's timeout is a BaseException
+        return None
+    for expr in parsed:
+        if isinstance(expr, Eq):  # "x = 5" states the value on the right
+            expr = expr.rhs
+        if getattr(expr, "is_number", False):
+            try:
+                value = complex(expr.evalf())
+            except (TypeError, ValueError):
+                continue
+            if value.imag == 0 and math.isfinite(value.real):
+                return value.real
+    return None
+
+
+def numeric_correct(
+    prediction: str, answer: str, precision: int | None = None, tolerance: float | None = None
+) -> bool:
+    """The stated number matches the ground truth under the item's rule.
+
+    - ``precision`` p: both rounded to p decimals are equal (MathVista's rule; integers use
+      p = 0).
+    - ``tolerance`` t: ``|prediction - answer| <= t`` (DynaMath uses 0.001).
+    - neither: equal values.
+    """
+    expected = parse_numeric(answer)
+    got = parse_numeric(prediction)
+    if expected is None or got is None:
+        return False
+    if tolerance is not None and abs(got - expected) <= tolerance + 1e-12:
+        return True
+    if precision is not None:
+        return round(got, precision) == round(expected, precision)
+    if tolerance is not None:
+        return False
+    return got == expected
+
+
+# ----------------------------------------------------------------------------- free form
+
+
+def free_form_correct(prediction: str, answer: str) -> bool:
+    """Math-Verify equivalence, or the same text ignoring case and spacing."""
+    if _text_key(prediction) == _text_key(answer) and _text_key(answer):
+        return True
+    return score_math(prediction, answer) == 1.0
+
+
+# ----------------------------------------------------------------------------- aggregates
+
+
+def aggregate(
+    benchmark: str, items: Sequence[EvalItem], scores: Sequence[ItemScore]
+) -> dict[str, Any]:
+    """Metrics of one benchmark run: ``n``, ``accuracy``, extras, and ``headline``.
+
+    ``headline`` is the value of the metric the paper reports for the benchmark
+    (``vlaa.benchmarks.protocol.HEADLINE_METRICS``); every value is a fraction in [0, 1]
+    except counts.
+    """
+    correct = _verdicts(items, scores)
+    metrics: dict[str, Any] = {
+        "n": len(items),
+        "accuracy": sum(correct.values()) / len(items) if items else 0.0,
+    }
+    if benchmark == "dynamath":
+        metrics.update(dynamath_metrics(items, correct))
+    elif benchmark == "wemath":
+        metrics.update(wemath_metrics(items, correct))
+    headline = HEADLINE_METRICS.get(benchmark, "accuracy")
+    metrics["headline_metric"] = headline
+    metrics["headline"] = metrics[headline]
+    return metrics
+
+
+def _verdicts(items: Sequence[EvalItem], scores: Iterable[ItemScore]) -> dict[str, bool]:
+    by_id = {score.id: score.correct for score in scores}
+    missing = [item.id for item in items if item.id not in by_id]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise ValueError(f"{len(missing)} items have no score: {shown}")
+    return {item.id: by_id[item.id] for item in items}
+
+
+def dynamath_metrics(items: Sequence[EvalItem], correct: Mapping[str, bool]) -> dict[str, Any]:
+    """Average accuracy over all variants and worst-case accuracy over seed questions.
+
+    A seed question counts for worst-case accuracy only when every one of its variants
+    present is answered correctly (DynaMath's definition, over its 10 variants).
+    """
+    seeds: dict[str, list[bool]] = defaultdict(list)
+    for item in items:
+        seeds[str(item.meta["seed_id"])].append(correct[item.id])
+    worst = sum(all(verdicts) for verdicts in seeds.values())
+    return {
+        "average_accuracy": sum(correct[item.id] for item in items) / len(items) if items else 0.0,
+        "worst_case_accuracy": worst / len(seeds) if seeds else 0.0,
+        "seed_questions": len(seeds),
+    }
+
+
+def wemath_metrics(items: Sequence[EvalItem], correct: Mapping[str, bool]) -> dict[str, Any]:
+    """We-Math's four-dimensional metrics and scores over its problem groups.
+
+    A group is one multi-step problem (``meta.group``, the record's ``ID``) with its n one-step
+    sub-problems (``meta.role`` ``"1"``..``"n"``) and the composite one (``"multi"``), n = 2 or
+    3 (``meta.steps``). Per group, as in the authors' ``four_dimensional_metrics.py``:
+
+    - IK (insufficient knowledge): some sub-problem wrong, composite wrong;
+    - IG (inadequate generalization): all sub-problems right, composite wrong;
+    - CM (complete mastery): strict: all sub-problems right and composite right; loose: at
+      least one sub-problem right and composite right;
+    - RM (rote memorization): strict: some sub-problem wrong and composite right; loose: all
+      sub-problems wrong and composite right.
+
+    Score = (G - 0.5 IG - RM - IK) / G over G groups (the authors hard-code G = 525, the group
+    count of the full testmini); rates are counts over G, except RM's, which is
+    RM / (CM + RM). Groups with a member missing (a ``limit`` cut them) are left out, as the
+    authors' left join leaves them in no category; their number is reported.
+    """
+    groups: dict[str, dict[str, bool]] = defaultdict(dict)
+    steps_of: dict[str, int] = {}
+    for item in items:
+        group = str(item.meta["group"])
+        groups[group][str(item.meta["role"])] = correct[item.id]
+        steps_of[group] = int(item.meta["steps"])
+
+    counts = dict.fromkeys(("IK", "IG", "CM_strict", "CM_loose", "RM_strict", "RM_loose"), 0)
+    one_step: list[bool] = []
+    multi_by_steps: dict[int, list[bool]] = defaultdict(list)
+    complete = 0
+    for group, roles in groups.items():
+        steps = steps_of[group]
+        needed = [str(i) for i in range(1, steps + 1)]
+        if "multi" not in roles or any(role not in roles for role in needed):
+            continue
+        complete += 1
+        subs = [roles[role] for role in needed]
+        multi = roles["multi"]
+        all_right, any_right = all(subs), any(subs)
+        counts["IG"] += all_right and not multi
+        counts["IK"] += not all_right and not multi
+        counts["CM_strict"] += all_right and multi
+        counts["CM_loose"] += any_right and multi
+        counts["RM_strict"] += not all_right and multi
+        counts["RM_loose"] += not any_right and multi
+        one_step.extend(subs)
+        multi_by_steps[steps].append(multi)
+
+    def rate(count: int, total: int) -> float:
+        return count / total if total else 0.0
+
+    total = complete
+    metrics: dict[str, Any] = {
+        "groups": total,
+        "incomplete_groups": len(groups) - complete,
+        **{f"count_{name}": value for name, value in counts.items()},
+        "score_strict": rate(
+            total - 0.5 * counts["IG"] - counts["RM_strict"] - counts["IK"], total
+        ),
+        "score_loose": rate(total - 0.5 * counts["IG"] - counts["RM_loose"] - counts["IK"], total),
+        "IK": rate(counts["IK"], total),
+        "IG": rate(counts["IG"], total),
+        "CM_strict": rate(counts["CM_strict"], total),
+        "CM_loose": rate(counts["CM_loose"], total),
+        "RM_strict": rate(counts["RM_strict"], counts["CM_strict"] + counts["RM_strict"]),
+        "RM_loose": rate(counts["RM_loose"], counts["CM_loose"] + counts["RM_loose"]),
+        "one_step_accuracy": rate(sum(one_step), len(one_step)),
+        "two_step_accuracy": rate(sum(multi_by_steps[2]), len(multi_by_steps[2])),
+        "three_step_accuracy": rate(sum(multi_by_steps[3]), len(multi_by_steps[3])),
+    }
+    return metrics
