@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from vlaa.components.publish.step import (
     ModelFolderError,
     PublishConfig,
     VersionExistsError,
+    code_version,
     list_versions,
     looks_secret,
     publish,
@@ -126,8 +128,8 @@ def test_open_store(tmp_path: Path) -> None:
     assert isinstance(open_store(str(tmp_path)), LocalStore)
     file_store = open_store(f"file://{tmp_path}/reg")
     assert isinstance(file_store, LocalStore) and file_store.root == tmp_path / "reg"
-    with pytest.raises(ValueError, match=r"'s3'.*supported: local path, file://"):
-        open_store("s3://bucket/models")
+    with pytest.raises(ValueError, match=r"'gs'.*supported: local path, file://, s3://"):
+        open_store("gs://bucket/models")
     with pytest.raises(ValueError, match="remote host"):
         open_store("file://elsewhere/x")
 
@@ -191,6 +193,24 @@ def test_verify_version_detects_corruption(model_dir: Path, store_dir: Path) -> 
         verify_version(open_store(str(store_dir)), MODEL, "v0001")
 
 
+def test_interrupted_publish_is_resumed_by_a_retry(model_dir: Path, store_dir: Path) -> None:
+    """Leftovers that are byte-identical files of this publish: the retry reuses the number."""
+    run_publish(model_dir, config(store_dir))
+    crashed = store_dir / MODEL / "versions" / "v0002"
+    crashed.mkdir(parents=True)
+    (crashed / "config.json").write_bytes((model_dir / "config.json").read_bytes())
+    (crashed / "README.md").write_text("card of the interrupted attempt")  # regenerated
+    store = open_store(str(store_dir))
+    assert list_versions(store, MODEL) == ["v0001"]
+    assert resolve_alias(store, MODEL, "latest") == "v0001"
+
+    result = run_publish(model_dir, config(store_dir))
+    assert (result.version, result.resumed) == ("v0002", True)
+    assert list_versions(store, MODEL) == ["v0001", "v0002"]
+    assert verify_version(store, MODEL, "v0002")["version"] == "v0002"
+    assert resolve_alias(store, MODEL, "latest") == "v0002"
+
+
 def test_incomplete_version_is_hidden_and_its_number_skipped(
     model_dir: Path, store_dir: Path
 ) -> None:
@@ -204,7 +224,7 @@ def test_incomplete_version_is_hidden_and_its_number_skipped(
     assert list_versions(store, MODEL) == ["v0001"]
 
     result = run_publish(model_dir, config(store_dir))
-    assert result.version == "v0003"
+    assert (result.version, result.resumed) == ("v0003", False)
     assert list_versions(store, MODEL) == ["v0001", "v0003"]
     assert (crashed / "model.safetensors").read_bytes() == b"partial upload"  # untouched
     with pytest.raises(VersionExistsError, match="interrupted upload"):
@@ -249,6 +269,99 @@ def test_gate_without_accuracy_never_promotes(model_dir: Path, store_dir: Path) 
     assert resolve_alias(open_store(str(store_dir)), MODEL, "latest") is None
 
 
+BASE = {"accuracy": 0.5, "accuracy_digit": 0.6, "accuracy_mcq": 0.4, "format_rate": 0.9}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "metrics", "promoted", "expected"),
+    [
+        ({"gate_min_average_delta": 0.05}, {"accuracy": 0.56}, True, r"0\.56 >= base.*0\.5.*0\.55"),
+        ({"gate_min_average_delta": 0.05}, {"accuracy": 0.54}, False, r"0\.54 is below base"),
+        # average = mean of accuracy_* when there is no overall accuracy
+        ({"gate_min_average_delta": 0.0}, {"accuracy_digit": 0.7, "accuracy_mcq": 0.5}, True, ""),
+        ({"gate_min_average_delta": 0.0}, {"format_rate": 1.0}, False, "no accuracy scores"),
+        ({"gate_floors": {"accuracy_mcq": 0.3}}, {"accuracy_mcq": 0.35}, True, "0.35 >= 0.3"),
+        ({"gate_floors": {"accuracy_mcq": 0.3}}, {"accuracy_mcq": 0.2}, False, "below its floor"),
+        (
+            {"gate_floors": {"accuracy_iou": 0.3}},
+            {"accuracy": 0.9},
+            False,
+            "'accuracy_iou' is missing",
+        ),
+        (
+            {
+                "gate_min_accuracy": 0.5,
+                "gate_min_average_delta": 0.0,
+                "gate_floors": {"format_rate": 0.8},
+            },
+            {"accuracy": 0.6, "format_rate": 0.7},
+            False,
+            r"format_rate 0\.7 is below its floor 0\.8; published but not promoted",
+        ),
+    ],
+)
+def test_gate_against_the_base_model_and_floors(
+    model_dir: Path,
+    store_dir: Path,
+    overrides: dict[str, Any],
+    metrics: dict[str, Any],
+    promoted: bool,
+    expected: str,
+) -> None:
+    result = run_publish(
+        model_dir, config(store_dir, **overrides), metrics=metrics, base_metrics=BASE
+    )
+    assert result.promoted is promoted
+    assert re.search(expected, result.reason), result.reason
+    assert resolve_alias(open_store(str(store_dir)), MODEL, "latest") == (
+        "v0001" if promoted else None
+    )
+    gate = manifest_of(store_dir, "v0001")["gate"]
+    assert gate["passed"] is promoted and gate["reason"] == result.reason
+    assert result.gate["checks"] and all("message" in check for check in result.gate["checks"])
+    _, body = read_card(store_dir)
+    assert "| gate check | result |" in body and ("FAIL: " in body) is not promoted
+    assert "| metric | this model | base model |" in body
+
+
+def test_gate_delta_without_base_report_never_promotes(model_dir: Path, store_dir: Path) -> None:
+    result = run_publish(model_dir, config(store_dir, gate_min_average_delta=0.0))
+    assert not result.promoted and "base model's eval report has no accuracy" in result.reason
+
+
+def test_kserve_inference_service_is_written_before_the_manifest(
+    model_dir: Path, store_dir: Path
+) -> None:
+    cfg = config(store_dir, serving="kserve-vllm", serving_service_account="vlaa-models")
+    result = run_publish(model_dir, cfg)
+    path = store_dir / MODEL / "versions" / "v0001" / "inference_service.yaml"
+    service = yaml.safe_load(path.read_text())
+    assert service["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert service["kind"] == "InferenceService"
+    assert service["metadata"]["name"] == "tiny-v0001"
+    predictor = service["spec"]["predictor"]
+    assert predictor["serviceAccountName"] == "vlaa-models"
+    model = predictor["model"]
+    assert model["modelFormat"] == {"name": "huggingface"}
+    assert model["storageUri"] == result.uri
+    assert "--backend=vllm" in model["args"] and "--model_dir=/mnt/models" in model["args"]
+    assert model["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    listed = {entry["path"] for entry in manifest_of(store_dir, "v0001")["files"]}
+    assert "inference_service.yaml" in listed  # checksummed like every other file
+    assert "inference_service.yaml" in result.files
+    assert not (store_dir / MODEL / "versions" / "v0001" / "inference_service.yaml").is_dir()
+    # no serving requested -> no manifest file
+    run_publish(model_dir, config(store_dir))
+    assert not (store_dir / MODEL / "versions" / "v0002" / "inference_service.yaml").exists()
+
+
+def test_code_version_prefers_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VLAA_CODE_VERSION", "abc1234")
+    assert code_version() == "abc1234"
+    monkeypatch.delenv("VLAA_CODE_VERSION")
+    assert code_version().startswith(("git:", "vlaa-thinker "))
+
+
 def test_custom_alias(model_dir: Path, store_dir: Path) -> None:
     run_publish(model_dir, config(store_dir, alias="production", gate_min_accuracy=0.7))
     store = open_store(str(store_dir))
@@ -288,6 +401,13 @@ def test_config_is_strict_and_has_paper_defaults() -> None:
         "latest",
         None,
     )
+    assert (defaults.gate_min_average_delta, defaults.gate_floors, defaults.serving) == (
+        None,
+        {},
+        "none",
+    )
+    with pytest.raises(ValueError):
+        PublishConfig(serving="seldon")
     with pytest.raises(ValueError):
         PublishConfig(unknown_field=1)
     with pytest.raises(ValueError):

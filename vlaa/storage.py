@@ -3,12 +3,14 @@
 Keys are "/"-separated relative names (``model/versions/v0001/manifest.json``), the common
 ground of a folder and an S3 bucket. A store only promises that one ``put`` is atomic: a
 reader sees the old object, the new one, or none, never a partial one. Anything built on top
-(versions, manifests, aliases) lives in the publish step, so another backend (S3 / MinIO)
-only has to implement the five methods of :class:`ObjectStore`.
+(versions, manifests, aliases) lives in the publish step, so another backend only has to
+implement the five methods of :class:`ObjectStore`. ``s3://bucket/prefix`` URIs open an
+:class:`vlaa.storage_s3.S3Store` (MinIO or any S3 endpoint, through the ``minio`` client).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -20,11 +22,15 @@ from urllib.parse import unquote, urlsplit
 # Temporary files of in-flight writes start with this; listings never show them.
 TEMP_PREFIX = ".tmp-"
 
-SUPPORTED_SCHEMES = ("local path", "file://")
+SUPPORTED_SCHEMES = ("local path", "file://", "s3://")
 
 
 class ObjectNotFoundError(LookupError):
     """Raised by ``get_bytes`` for a key that holds no object."""
+
+
+class StoreError(RuntimeError):
+    """The store itself failed (unreachable, credentials refused, no bucket); says why."""
 
 
 class InvalidKeyError(ValueError):
@@ -92,6 +98,17 @@ class LocalStore:
     def put_bytes(self, key: str, data: bytes) -> None:
         self._write_atomically(key, lambda target: target.write(data))
 
+    def sha256(self, key: str) -> str | None:
+        """SHA-256 (hex) of the object, or ``None`` if there is none (optional store method)."""
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
     def get_bytes(self, key: str) -> bytes:
         path = self._path(key)
         try:
@@ -135,9 +152,13 @@ class LocalStore:
 
 
 def open_store(uri: str) -> ObjectStore:
-    """The store a URI names: a local path or a ``file://`` URI (more schemes to come)."""
+    """The store a URI names: a local path, a ``file://`` URI or ``s3://bucket/prefix``.
+
+    S3 endpoints and credentials come only from the environment (see
+    :func:`vlaa.storage_s3.S3Settings.from_env`), never from the URI.
+    """
     if not uri:
-        raise ValueError("store URI is empty; give a local folder path or a file:// URI")
+        raise ValueError("store URI is empty; give a local folder path, a file:// or s3:// URI")
     parts = urlsplit(uri)
     # A one-letter "scheme" is a Windows drive letter, i.e. a local path.
     if parts.scheme == "" or len(parts.scheme) == 1:
@@ -146,6 +167,10 @@ def open_store(uri: str) -> ObjectStore:
         if parts.netloc not in ("", "localhost"):
             raise ValueError(f"file:// URI {uri!r} names a remote host; only local files work")
         return LocalStore(Path(unquote(parts.path)))
+    if parts.scheme == "s3":
+        from vlaa.storage_s3 import S3Store
+
+        return S3Store.from_uri(uri)
     supported = ", ".join(SUPPORTED_SCHEMES)
     raise ValueError(
         f"unsupported store URI scheme {parts.scheme!r} in {uri!r}; supported: {supported}"

@@ -18,11 +18,9 @@ def run_from_kfp(
     model_card: Output[Markdown],
 ) -> None:
     import json
-    import os
     from pathlib import Path
 
-    from vlaa import __version__
-    from vlaa.components.publish.step import PublishConfig, publish
+    from vlaa.components.publish.step import PublishConfig, code_version, publish
     from vlaa.stages import stage
     from vlaa.storage import open_store
 
@@ -40,10 +38,9 @@ def run_from_kfp(
             data_card["markdown"] = markdown.read_text()
         lineage = {
             "pipeline_run_id": run_id,
-            "code_version": os.environ.get("VLAA_CODE_VERSION", __version__),
+            "code_version": code_version(),
             "dataset_hash": read_json(card_dir / "dataset.json").get("dataset_hash"),
             "arm": f"grpo-from-{arm}",
-            "base_model_metrics": base_metrics,
         }
         publish_config = PublishConfig.model_validate(config)
         result = publish(
@@ -53,10 +50,13 @@ def run_from_kfp(
             read_json(model_dir / "vlaa_training.json"),
             data_card,
             lineage,
+            base_metrics=base_metrics,
         )
         Path(published.path).write_text(result.model_dump_json(indent=2))
-        published.metadata.update(result.model_dump())
+        published.metadata.update(result.model_dump(exclude={"files"}))
         card_key = f"{publish_config.model_name}/versions/{result.version}/README.md"
         Path(model_card.path).write_bytes(open_store(publish_config.store_uri).get_bytes(card_key))
-        report.metrics.update({"version": result.version, "promoted": result.promoted})
+        report.metrics.update(
+            {"version": result.version, "promoted": result.promoted, "resumed": result.resumed}
+        )
         report.artifacts["published"] = result.uri
