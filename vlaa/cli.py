@@ -243,14 +243,25 @@ def publish_command(
     metrics: Annotated[
         Path | None, typer.Option(help="Evaluation report JSON whose metrics go in the card.")
     ] = None,
+    base_metrics: Annotated[
+        Path | None,
+        typer.Option(help="The base model's evaluation report JSON (for the gate's margin)."),
+    ] = None,
 ) -> None:
     """Publish a model folder as a new version in the model store (the publish step)."""
     from vlaa.components.publish.step import PublishConfig, publish
 
     def action() -> Any:
         report = json.loads(metrics.read_text()) if metrics else {}
+        base = json.loads(base_metrics.read_text()).get("metrics") if base_metrics else None
         return publish(
-            model, _load_step_config(PublishConfig, config), report.get("metrics", {}), {}, {}, {}
+            model,
+            _load_step_config(PublishConfig, config),
+            report.get("metrics", {}),
+            {},
+            {},
+            {},
+            base_metrics=base,
         )
 
     result = _guarded(action)
