@@ -1,23 +1,31 @@
-"""SFT on the distilled reasoning traces with TRL's SFTTrainer (vision encoder frozen)."""
+"""SFT on the distilled reasoning traces with TRL's SFTTrainer (vision encoder frozen).
+
+Full fine-tuning by default, LoRA on the LLM's projections as an option (merged into the saved
+model), DeepSpeed ZeRO-2/3 for multi-GPU runs, and the paper's training subsets (highest
+perplexity, aha, random) chosen before training by ``vlaa.training.subsets``.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import ConfigDict, Field
-from transformers import TrainerCallback
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from transformers import PreTrainedModel, ProcessorMixin, Trainer, TrainerCallback, set_seed
 from trl import SFTConfig, SFTTrainer
 
-from vlaa.modeling.loading import freeze_vision_tower, load_processor, training_dtype
+from vlaa.modeling.loading import freeze_vision_tower, load_model, load_processor, training_dtype
 from vlaa.training.checkpoints import (
     checkpoint_step,
     keep_log_until,
     load_model_to_train,
 )
 from vlaa.training.common import (
+    TRAIN_LOG_IN_MODEL,
+    ConfigError,
     JsonlLogCallback,
     TrainingRunFields,
     gradient_accumulation,
@@ -25,6 +33,55 @@ from vlaa.training.common import (
     save_trained,
 )
 from vlaa.training.datasets import sft_dataset
+from vlaa.training.deepspeed import deepspeed_config
+from vlaa.training.subsets import SELECTION_FILE, SubsetSelection, select_subset
+
+if TYPE_CHECKING:
+    from peft import LoraConfig, PeftModel
+
+# Linear layers of every decoder layer of a Qwen2-style LLM. The Qwen2.5-VL vision blocks reuse
+# the MLP names (gate_proj / up_proj / down_proj), so the names are matched under the language
+# model only: LoRA never touches the vision tower.
+LLM_PROJECTIONS: tuple[str, ...] = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+)
+LANGUAGE_MODEL_SCOPE = "language_model"
+LORA_ADAPTER_DIR = "lora_adapter"
+
+
+class LoRAConfig(BaseModel):
+    """LoRA adapters on the LLM's attention and MLP projections (the vision tower stays frozen)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(16, gt=0, description="LoRA rank")
+    alpha: int = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r)")
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(
+        default_factory=lambda: list(LLM_PROJECTIONS),
+        min_length=1,
+        description="names of Linear layers inside the language model to adapt",
+    )
+
+    def peft_config(self) -> LoraConfig:
+        """peft's config, its target regex restricted to the language model's layers."""
+        from peft import LoraConfig
+
+        names = "|".join(sorted({name.strip() for name in self.target_modules}))
+        return LoraConfig(
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=rf".*\b{LANGUAGE_MODEL_SCOPE}\b.*\.({names})",
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
 
 
 class SFTStepConfig(TrainingRunFields):
@@ -44,6 +101,37 @@ class SFTStepConfig(TrainingRunFields):
     freeze_vision: bool = True
     train_merger: bool = Field(True, description="keep the vision-language projector trainable")
     activation_checkpointing: bool = False
+    lora: LoRAConfig | None = Field(
+        None, description="train LoRA adapters instead of all LLM weights (merged on save)"
+    )
+    deepspeed: Literal["none", "zero2", "zero3"] = Field(
+        "none", description="DeepSpeed ZeRO stage for multi-GPU runs (needs the deepspeed package)"
+    )
+    subset_strategy: Literal["all", "perplexity", "aha", "random"] = Field(
+        "all", description="which records of the split to train on"
+    )
+    subset_size: int | None = Field(
+        None, gt=0, description="records to keep (perplexity / random: required; aha: optional)"
+    )
+    perplexity_models: list[str] = Field(
+        default_factory=list,
+        description="model folders that score perplexity (default: the model being trained)",
+    )
+    perplexity_combine: Literal["mean_log_ppl", "mean_rank"] = Field(
+        "mean_log_ppl", description="how several scoring models' perplexities are combined"
+    )
+    perplexity_batch_size: int = Field(8, gt=0, description="samples per scoring forward pass")
+
+    @model_validator(mode="after")
+    def _subset_fields_agree(self) -> SFTStepConfig:
+        strategy = self.subset_strategy
+        if strategy in ("perplexity", "random") and self.subset_size is None:
+            raise ValueError(f"subset_strategy={strategy} needs subset_size")
+        if strategy == "all" and self.subset_size is not None:
+            raise ValueError("subset_size needs a subset_strategy (perplexity, aha or random)")
+        if self.perplexity_models and strategy != "perplexity":
+            raise ValueError("perplexity_models is only used with subset_strategy=perplexity")
+        return self
 
 
 def run_sft(
@@ -61,13 +149,24 @@ def run_sft(
 
     Returns a summary: steps, first/last loss, seconds, and the path of the JSON-lines log.
     """
+    deepspeed = deepspeed_config(config.deepspeed)  # fails before any work without DeepSpeed
     processor = load_processor(base_model_dir)
     work_dir = work_dir or output_dir.parent / (output_dir.name + "-work")
     resume_from = config.resume_point(work_dir)
-    model = load_model_to_train(base_model_dir, resume_from)
-    if config.freeze_vision:
-        freeze_vision_tower(model, train_merger=config.train_merger)
     dataset = sft_dataset(train_dir)
+    selection = choose_subset(base_model_dir, train_dir, work_dir, config)
+    if selection is not None:
+        # sft_dataset keeps the split's record order, which the selection's indices refer to.
+        dataset = dataset.select(selection.indices)
+    if config.lora is None:
+        model = load_model_to_train(base_model_dir, resume_from)
+        if config.freeze_vision:
+            freeze_vision_tower(model, train_merger=config.train_merger)
+    else:
+        # Seeded: the adapters' initial weights are random. A LoRA checkpoint holds the adapter
+        # only; the Trainer loads it into this model when resuming.
+        set_seed(config.seed)
+        model = apply_lora(load_model(base_model_dir), config.lora, config.activation_checkpointing)
     log_path = work_dir / "train_log.jsonl"
     keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
     dtype = training_dtype()
@@ -87,6 +186,7 @@ def run_sft(
         activation_checkpointing=config.activation_checkpointing,
         completion_only_loss=True,
         bf16=str(dtype) == "torch.bfloat16",
+        deepspeed=deepspeed,
     )
     trainer = SFTTrainer(
         model=model,
@@ -96,7 +196,13 @@ def run_sft(
         callbacks=[JsonlLogCallback(log_path), *extra_callbacks],
     )
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    save_trained(trainer, processor, output_dir)
+    if config.lora is None:
+        save_trained(trainer, processor, output_dir, log_path)
+    else:
+        adapter_dir = work_dir / LORA_ADAPTER_DIR
+        save_merged(trainer, processor, base_model_dir, adapter_dir, output_dir, log_path)
+    if selection is not None and selection.path is not None and trainer.is_world_process_zero():
+        shutil.copyfile(selection.path, output_dir / f"vlaa_{SELECTION_FILE}")
     losses = [row["loss"] for row in read_log(log_path) if "loss" in row]
     summary = {
         "steps": trainer.state.global_step,
@@ -107,6 +213,82 @@ def run_sft(
         "last_loss": losses[-1] if losses else None,
         "log": str(log_path),
         "config": config.model_dump(),
+        "subset": selection.summary() if selection is not None else None,
+        "trainable_parameters": sum(
+            getattr(p, "ds_numel", p.numel())  # ZeRO-3 leaves a shard in each process
+            for p in model.parameters()
+            if p.requires_grad
+        ),
     }
     (output_dir / "vlaa_training.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def choose_subset(
+    base_model_dir: Path, train_dir: Path, work_dir: Path, config: SFTStepConfig
+) -> SubsetSelection | None:
+    """The configured subset of ``train_dir`` (None: train on all of it); JSON beside the log."""
+    if config.subset_strategy == "all":
+        return None
+    models = [Path(m) for m in config.perplexity_models] or [base_model_dir]
+    return select_subset(
+        train_dir,
+        config.subset_strategy,
+        config.subset_size,
+        scoring_models=models,
+        combine=config.perplexity_combine,
+        seed=config.seed,
+        batch_size=config.perplexity_batch_size,
+        max_length=config.max_length,
+        output=work_dir / SELECTION_FILE,
+    )
+
+
+def apply_lora(
+    model: PreTrainedModel, lora: LoRAConfig, activation_checkpointing: bool = False
+) -> PeftModel:
+    """Wrap ``model`` with LoRA adapters; everything else, the vision tower included, is frozen."""
+    from peft import get_peft_model
+
+    try:
+        peft_model = get_peft_model(model, lora.peft_config())
+    except ValueError as error:  # peft's "Target modules ... not found in the base model"
+        raise ConfigError(
+            f"sft: lora.target_modules {lora.target_modules} match no LLM layer ({error})"
+        ) from error
+    adapted = [name for name, _ in peft_model.named_modules() if name.endswith(".lora_A")]
+    if not adapted:
+        raise ConfigError(f"sft: lora.target_modules {lora.target_modules} match no LLM layer")
+    if any(".visual." in name for name in adapted):
+        raise ConfigError("sft: LoRA would adapt the vision tower; it must stay frozen")
+    if activation_checkpointing:
+        peft_model.enable_input_require_grads()
+    return peft_model
+
+
+def save_merged(
+    trainer: Trainer,
+    processor: ProcessorMixin,
+    base_model_dir: Path,
+    adapter_dir: Path,
+    output_dir: Path,
+    log_path: Path | None = None,
+) -> None:
+    """Save the adapter, then write base + merged adapter to ``output_dir`` as a plain model.
+
+    The merge reloads the base model on the CPU instead of merging in place, so it works the
+    same under ZeRO-3 (where each process holds a shard): ``save_model`` gathers the adapter.
+    """
+    from peft import PeftModel
+
+    trainer.save_model(str(adapter_dir))
+    if trainer.is_world_process_zero():
+        base = load_model(base_model_dir, dtype=training_dtype(), device="cpu")
+        merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        merged.save_pretrained(output_dir)
+        processor.save_pretrained(output_dir)
+        if log_path is not None and log_path.is_file():
+            shutil.copyfile(log_path, output_dir / TRAIN_LOG_IN_MODEL)
+    trainer.accelerator.wait_for_everyone()
