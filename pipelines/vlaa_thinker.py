@@ -32,6 +32,7 @@ def _train_tail(init_model, data, base_eval, params: dict, arm: str) -> None:
         eval_split=data.outputs["eval_split"],
         config=params["evaluate"],
         label="trained",
+        base_report=base_eval.outputs["report"],  # the report compares with the base model
     ).set_display_name("evaluate trained")
     publish(
         model=trained.outputs["model"],

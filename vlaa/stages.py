@@ -29,6 +29,7 @@ class UserError(Exception):
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Errors caused by input or configuration: reported in one line, never as a traceback."""
+    from vlaa.benchmarks import BenchmarkDataError
     from vlaa.components.build_dataset.step import DatasetBuildError
     from vlaa.components.publish.step import PublishError
     from vlaa.modeling.loading import ModelLoadError
@@ -43,6 +44,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
         ModelLoadError,
         DatasetBuildError,
         PublishError,
+        BenchmarkDataError,
         FileNotFoundError,
     )
 

@@ -1,7 +1,7 @@
 """KFP wrapper of the evaluate step."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
 from vlaa.images import TRAINER_IMAGE
 
@@ -14,8 +14,15 @@ def evaluate(
     label: str,
     metrics: Output[Metrics],
     report: Output[Artifact],
+    report_markdown: Output[Markdown],
+    report_html: Output[HTML],
+    base_report: Input[Artifact] = None,
 ) -> None:
-    """Greedy generation on the eval split; accuracy overall and per reward type."""
+    """Greedy generation on the eval split and the configured benchmarks (the paper's protocol);
+    metrics, a JSON report and a Markdown / HTML report against the base model and the paper.
+    ``base_report`` is the base model's JSON report, when there is one to compare with."""
     from vlaa.components.evaluate.runtime import run_from_kfp
 
-    run_from_kfp(model, eval_split, config, label, metrics, report)
+    run_from_kfp(
+        model, eval_split, config, label, metrics, report, report_markdown, report_html, base_report
+    )

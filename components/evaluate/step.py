@@ -1,95 +1,223 @@
-"""Greedy generation on the eval split, ``<answer>`` extraction, accuracy per reward type."""
+"""Evaluation: the synthetic eval split and, when configured, the paper's reasoning benchmarks.
+
+The paper's protocol (PAPER.md, "Evaluation"): the training system prompt, greedy decoding, at
+most ``max_new_tokens`` (800) new tokens, images capped at ``max_pixels`` (256*32*32); the
+answer is the text inside ``<answer>`` or else the raw text. The synthetic split is scored with
+the training rewards (accuracy per reward type); each benchmark with its own rules and headline
+metric (``vlaa.benchmarks.scoring``).
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from pathlib import Path
 from statistics import fmean
-from typing import Any
+from typing import Any, Literal
 
-import torch
-from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
-from tqdm import tqdm
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vlaa import rewards
-from vlaa.modeling.loading import load_model, load_processor
+from vlaa.benchmarks import (
+    BENCHMARKS,
+    MAX_PIXELS,
+    BenchmarkDataError,
+    EvalItem,
+    EvalProtocol,
+    aggregate,
+    load_benchmark,
+    score_prediction,
+)
+from vlaa.components.evaluate.generation import (
+    GenerationChoice,
+    GenerationRequest,
+    Generator,
+    make_generator,
+)
+from vlaa.modeling.loading import check_model_dir
 from vlaa.records import Record
 from vlaa.training.datasets import image_path, load_split, prompt_messages
 
+PaperReference = Literal["3b", "7b"]  # the paper's base sizes (report.PAPER_ROWS)
+
 
 class EvaluateStepConfig(BaseModel):
-    """The paper's protocol: greedy decoding, at most 800 new tokens, the training system prompt."""
+    """The paper's protocol: greedy decoding, at most 800 new tokens, the training system prompt,
+    images capped at 256*32*32 pixels; benchmarks are opt-in (name -> local copy)."""
 
     model_config = ConfigDict(extra="forbid")
 
     max_new_tokens: int = Field(800, gt=0)
-    batch_size: int = Field(16, gt=0)
+    batch_size: int = Field(16, gt=0, description="prompts per transformers generate call")
     max_samples: int | None = Field(None, gt=0, description="evaluate only the first N records")
-
-
-def _generate(
-    model: Any, processor: Any, batch: list[tuple[Record, Path]], max_new_tokens: int
-) -> list[str]:
-    texts = [
-        processor.apply_chat_template(prompt_messages(record), add_generation_prompt=True)
-        for record, _ in batch
-    ]
-    images = []
-    for record, path in batch:
-        try:
-            with Image.open(path) as image:
-                images.append(image.convert("RGB"))
-        except OSError as error:
-            raise ValueError(
-                f"eval record {record.id}: cannot read image {path}: {error}"
-            ) from error
-    inputs = processor(text=texts, images=images, return_tensors="pt", padding=True).to(
-        model.device
+    max_pixels: int = Field(
+        MAX_PIXELS, ge=28 * 28, description="image-size cap given to the processor"
     )
-    with torch.inference_mode():
-        output = model.generate(
-            **inputs,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=processor.tokenizer.pad_token_id,
-        )
-    new_tokens = output[:, inputs["input_ids"].shape[1] :]
-    return processor.batch_decode(new_tokens, skip_special_tokens=True)
+    generation: GenerationChoice = Field(
+        "auto", description="auto: vLLM on a GPU with vllm installed, else transformers"
+    )
+    benchmarks: dict[str, str] = Field(
+        default_factory=dict,
+        description="benchmark name -> local folder or file:// URI of its published copy",
+    )
+    benchmark_limit: int | None = Field(
+        None, gt=0, description="score only the first N items of each benchmark (smoke runs)"
+    )
+    paper_reference: PaperReference | None = Field(
+        None, description="'3b' or '7b': the paper's rows of that base size in the report"
+    )
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _known_benchmarks(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(BENCHMARKS))
+        if unknown:
+            raise ValueError(
+                f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}"
+            )
+        empty = sorted(name for name, path in value.items() if not str(path).strip())
+        if empty:
+            raise ValueError(f"benchmark(s) {', '.join(empty)} have an empty path")
+        return value
+
+    def protocol(self) -> EvalProtocol:
+        """The decoding / prompting settings for benchmark items under this config."""
+        return EvalProtocol(max_new_tokens=self.max_new_tokens, max_pixels=self.max_pixels)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def load_benchmarks(config: EvaluateStepConfig) -> dict[str, list[EvalItem]]:
+    """Items of every configured benchmark (in registry order); bad data fails here, clearly."""
+    loaded: dict[str, list[EvalItem]] = {}
+    for name in (name for name in BENCHMARKS if name in config.benchmarks):
+        try:
+            items = load_benchmark(name, config.benchmarks[name], limit=config.benchmark_limit)
+        except NotImplementedError as error:  # s3:// copies: not supported yet
+            raise BenchmarkDataError(f"{name}: {error}") from error
+        if not items:
+            raise BenchmarkDataError(f"{name}: no items under {config.benchmarks[name]}")
+        loaded[name] = items
+    return loaded
+
+
+def _split_request(split_dir: Path, record: Record) -> GenerationRequest:
+    return GenerationRequest(
+        messages=prompt_messages(record),
+        images=[image_path(split_dir, record)],
+        label=f"eval record {record.id}",
+    )
+
+
+def _benchmark_request(item: EvalItem, protocol: EvalProtocol) -> GenerationRequest:
+    return GenerationRequest(
+        messages=protocol.chat_messages(item),
+        images=[Path(path) for path in item.images],
+        label=f"{item.benchmark} item {item.id}",
+    )
+
+
+# ----------------------------------------------------------------------------- the step
 
 
 def evaluate_model(model_dir: Path, eval_dir: Path, config: EvaluateStepConfig) -> dict[str, Any]:
-    """Score ``model_dir`` on the eval split; return the report (metrics plus per-sample rows)."""
-    processor = load_processor(model_dir)
-    processor.tokenizer.padding_side = "left"
-    model = load_model(model_dir).eval()
+    """Score ``model_dir`` on the eval split and the configured benchmarks.
+
+    Returns the report: ``metrics`` (flat, numbers), ``samples`` (eval split rows),
+    ``benchmarks`` (per benchmark: the aggregate metrics and its rows) and ``protocol``.
+    Inputs are read before the model is loaded, so bad data fails fast.
+    """
     records = load_split(eval_dir)
     if config.max_samples:
         records = records[: config.max_samples]
     if not records:
         raise ValueError(f"eval split {eval_dir} has no records")
+    benchmark_items = load_benchmarks(config)
+    check_model_dir(model_dir)
+
+    protocol = config.protocol()
+    max_images = max([1, *(len(i.images) for items in benchmark_items.values() for i in items)])
+    generator = make_generator(
+        config.generation,
+        model_dir,
+        max_new_tokens=config.max_new_tokens,
+        max_pixels=config.max_pixels,
+        batch_size=config.batch_size,
+        max_images=max_images,
+    )
+
+    started = time.perf_counter()
+    rows = score_split(generator, eval_dir, records)
+    timings = {"eval_split": round(time.perf_counter() - started, 2)}
+    benchmarks: dict[str, dict[str, Any]] = {}
+    for name, items in benchmark_items.items():
+        started = time.perf_counter()
+        benchmarks[name] = score_benchmark(generator, name, items, protocol)
+        timings[name] = round(time.perf_counter() - started, 2)
+
+    metrics = summarise(rows)
+    metrics.update(benchmark_metrics(benchmarks))
+    return {
+        "metrics": metrics,
+        "samples": rows,
+        "benchmarks": benchmarks,
+        "protocol": {
+            **protocol.model_dump(),
+            "backend": generator.backend,
+            "benchmark_limit": config.benchmark_limit,
+            "paper_reference": config.paper_reference,
+            "seconds": timings,
+        },
+    }
+
+
+def score_split(
+    generator: Generator, eval_dir: Path, records: list[Record]
+) -> list[dict[str, Any]]:
+    """Rows of the synthetic eval split, scored by the training reward of each record."""
+    requests = [_split_request(eval_dir, record) for record in records]
     rows: list[dict[str, Any]] = []
-    progress = tqdm(total=len(records), desc="evaluate", unit="sample")
-    for start in range(0, len(records), config.batch_size):
-        batch = [(r, image_path(eval_dir, r)) for r in records[start : start + config.batch_size]]
-        for (record, _), completion in zip(
-            batch, _generate(model, processor, batch, config.max_new_tokens), strict=True
-        ):
-            value = rewards.score(record.reward_type, completion, record.answer)
-            rows.append(
-                {
-                    "id": record.id,
-                    "reward_type": record.reward_type,
-                    "answer": record.answer,
-                    "extracted": rewards.extract_answer(completion),
-                    "score": value,
-                    "completion": completion,
-                }
-            )
-        progress.update(len(batch))
-    progress.close()
-    return {"metrics": summarise(rows), "samples": rows}
+    for record, completion in zip(
+        records, generator.generate(requests, desc="evaluate"), strict=True
+    ):
+        rows.append(
+            {
+                "id": record.id,
+                "reward_type": record.reward_type,
+                "answer": record.answer,
+                "extracted": rewards.extract_answer(completion),
+                "score": rewards.score(record.reward_type, completion, record.answer),
+                "completion": completion,
+            }
+        )
+    return rows
+
+
+def score_benchmark(
+    generator: Generator, name: str, items: list[EvalItem], protocol: EvalProtocol
+) -> dict[str, Any]:
+    """One benchmark's aggregate metrics (``aggregate``) plus its per-item rows."""
+    requests = [_benchmark_request(item, protocol) for item in items]
+    completions = generator.generate(requests, desc=name)
+    scores = [
+        score_prediction(item, completion)
+        for item, completion in zip(items, completions, strict=True)
+    ]
+    result = aggregate(name, items, scores)
+    result["samples"] = [
+        {
+            "id": item.id,
+            "answer": item.answer,
+            "answer_kind": item.answer_kind,
+            "prediction": score.prediction,
+            "correct": score.correct,
+            "completion": completion,
+        }
+        for item, score, completion in zip(items, scores, completions, strict=True)
+    ]
+    return result
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -106,6 +234,19 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
     for kind, values in sorted(by_type.items()):
         metrics[f"accuracy_{kind}"] = round(fmean(values), 4)
+    return metrics
+
+
+def benchmark_metrics(benchmarks: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """``accuracy_<name>``, ``score_<name>`` (the paper's headline metric) per benchmark and
+    ``benchmark_average`` (mean headline score); fractions in [0, 1]."""
+    metrics: dict[str, float] = {}
+    for name, result in benchmarks.items():
+        metrics[f"accuracy_{name}"] = round(float(result["accuracy"]), 4)
+        metrics[f"score_{name}"] = round(float(result["headline"]), 4)
+    if benchmarks:
+        headline = [float(result["headline"]) for result in benchmarks.values()]
+        metrics["benchmark_average"] = round(fmean(headline), 4)
     return metrics
 
 
