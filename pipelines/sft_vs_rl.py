@@ -40,9 +40,17 @@ def vlaa_sft_vs_rl(
     base_model_artifact = prepared.outputs["base_model"]
     eval_split = data_task.outputs["eval_split"]
 
+    base_eval = evaluate(
+        model=base_model_artifact, eval_split=eval_split, config=evaluate_config, label="base"
+    ).set_display_name("evaluate base")
+
     def evaluated(model, label: str):
         return evaluate(
-            model=model, eval_split=eval_split, config=evaluate_config, label=label
+            model=model,
+            eval_split=eval_split,
+            config=evaluate_config,
+            label=label,
+            base_report=base_eval.outputs["report"],
         ).set_display_name(f"evaluate {label}")
 
     tuned = sft(
@@ -66,7 +74,7 @@ def vlaa_sft_vs_rl(
         arm="sft",
     ).set_display_name("grpo (from sft)")
     compare(
-        base_report=evaluated(base_model_artifact, "base").outputs["report"],
+        base_report=base_eval.outputs["report"],
         sft_report=evaluated(tuned.outputs["model"], "sft").outputs["report"],
         grpo_report=evaluated(from_base.outputs["model"], "grpo").outputs["report"],
         sft_grpo_report=evaluated(from_sft.outputs["model"], "sft-grpo").outputs["report"],
