@@ -41,7 +41,11 @@ def vlaa_sft_vs_rl(
     eval_split = data_task.outputs["eval_split"]
 
     base_eval = evaluate(
-        model=base_model_artifact, eval_split=eval_split, config=evaluate_config, label="base"
+        model=base_model_artifact,
+        eval_split=eval_split,
+        config=evaluate_config,
+        label="base",
+        run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
     ).set_display_name("evaluate base")
 
     def evaluated(model, label: str):
@@ -50,6 +54,7 @@ def vlaa_sft_vs_rl(
             eval_split=eval_split,
             config=evaluate_config,
             label=label,
+            run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             base_report=base_eval.outputs["report"],
         ).set_display_name(f"evaluate {label}")
 

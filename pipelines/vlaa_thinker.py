@@ -32,6 +32,7 @@ def _train_tail(init_model, data, base_eval, params: dict, arm: str) -> None:
         eval_split=data.outputs["eval_split"],
         config=params["evaluate"],
         label="trained",
+        run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         base_report=base_eval.outputs["report"],  # the report compares with the base model
     ).set_display_name("evaluate trained")
     publish(
@@ -69,6 +70,7 @@ def vlaa_thinker(
         eval_split=data_task.outputs["eval_split"],
         config=evaluate_config,
         label="base",
+        run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
     ).set_display_name("evaluate base")
     with dsl.If(grpo_init == "sft", name="grpo-from-sft"):
         tuned = sft(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from prometheus_servers import silent_listener
+from prometheus_servers import free_port, silent_listener
 from transformers import TrainerControl, TrainerState
 
 from vlaa.observability import MetricsSettings, PrometheusCallback, metrics_callbacks
@@ -354,3 +354,17 @@ def test_metrics_callbacks_factory(monkeypatch: pytest.MonkeyPatch) -> None:
     (served,) = metrics_callbacks("sft", "r", "sft", MetricsSettings(port=0))
     assert isinstance(served, PrometheusCallback)
     assert served.pusher is None
+
+
+def test_eval_scores_without_a_gateway_are_not_pushed() -> None:
+    from vlaa.observability import push_eval_scores
+
+    assert push_eval_scores("run-1", "base", {"accuracy": 0.5}, MetricsSettings()) is False
+
+
+def test_eval_score_push_to_a_closed_port_only_warns(caplog: pytest.LogCaptureFixture) -> None:
+    from vlaa.observability import push_eval_scores
+
+    settings = MetricsSettings(pushgateway_url=f"http://127.0.0.1:{free_port()}")
+    assert push_eval_scores("run-1", "base", {"accuracy": 0.5}, settings) is False
+    assert "metrics push" in caplog.text

@@ -314,3 +314,23 @@ def test_a_timed_out_push_works_again_once_a_gateway_answers(
         assert pushed_value(group, "vlaa_reward_mean") == GRPO_LOG["reward"]
     finally:
         gateway.stop()
+
+
+def test_eval_scores_reach_the_pushgateway(
+    pushgateway: ServerProcess,  # noqa: F811
+) -> None:
+    """An evaluation's scores land as vlaa_eval_score{metric=...} in the evaluate group."""
+    from vlaa.observability import EVAL_SCORE, push_eval_scores
+
+    metrics = {"accuracy": 0.25, "accuracy_mathvista": 0.5, "score_wemath": 0.125, "num_samples": 8}
+    settings = MetricsSettings(pushgateway_url=pushgateway.url)
+    assert push_eval_scores("run-eval", "sft-grpo", metrics, settings)
+
+    groups = [g for g in pushed_groups(pushgateway) if g["labels"].get("run_id") == "run-eval"]
+    assert len(groups) == 1
+    assert groups[0]["labels"]["stage"] == "evaluate"
+    assert groups[0]["labels"]["arm"] == "sft-grpo"
+    assert pushed_value(groups[0], EVAL_SCORE, metric="accuracy_mathvista") == 0.5
+    assert pushed_value(groups[0], EVAL_SCORE, metric="score_wemath") == 0.125
+    with pytest.raises(AssertionError):
+        pushed_value(groups[0], EVAL_SCORE, metric="num_samples")  # not a score

@@ -17,12 +17,23 @@ def evaluate(
     report_markdown: Output[Markdown],
     report_html: Output[HTML],
     base_report: Input[Artifact] = None,
+    run_id: str = "",
 ) -> None:
     """Greedy generation on the eval split and the configured benchmarks (the paper's protocol);
     metrics, a JSON report and a Markdown / HTML report against the base model and the paper.
-    ``base_report`` is the base model's JSON report, when there is one to compare with."""
+    ``base_report`` is the base model's JSON report, when there is one to compare with;
+    ``run_id`` labels the scores pushed to the Pushgateway (when one is configured)."""
     from vlaa.components.evaluate.runtime import run_from_kfp
 
     run_from_kfp(
-        model, eval_split, config, label, metrics, report, report_markdown, report_html, base_report
+        model,
+        eval_split,
+        config,
+        label,
+        metrics,
+        report,
+        report_markdown,
+        report_html,
+        base_report,
+        run_id,
     )

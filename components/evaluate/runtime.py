@@ -18,6 +18,7 @@ def run_from_kfp(
     report_markdown: Output[Markdown],
     report_html: Output[HTML],
     base_report: Input[Artifact] | None = None,
+    run_id: str = "",
 ) -> None:
     """Evaluate, log every metric, write the JSON, Markdown and HTML reports."""
     import json
@@ -25,6 +26,7 @@ def run_from_kfp(
 
     from vlaa.components.evaluate.report import write_reports
     from vlaa.components.evaluate.step import EvaluateStepConfig, evaluate_model, write_report
+    from vlaa.observability import push_eval_scores
     from vlaa.stages import stage
 
     with stage(f"evaluate-{label}") as recorder:
@@ -43,6 +45,7 @@ def run_from_kfp(
         for key, value in result["metrics"].items():
             metrics.log_metric(key, value)
         recorder.metrics.update(result["metrics"])
+        push_eval_scores(run_id or "local", label, result["metrics"])
         recorder.artifacts.update(
             report=report.path, report_markdown=report_markdown.path, report_html=report_html.path
         )

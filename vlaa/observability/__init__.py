@@ -6,13 +6,16 @@ and the trainer log keys feeding them are in ``vlaa.observability.prometheus.LOG
 """
 
 from vlaa.observability.callback import PrometheusCallback, metrics_callbacks
+from vlaa.observability.evaluation import EVAL_SCORE, push_eval_scores
 from vlaa.observability.prometheus import LOG_METRICS, TrainingMetrics
 from vlaa.observability.settings import MetricsSettings
 
 __all__ = [
+    "EVAL_SCORE",
     "LOG_METRICS",
     "MetricsSettings",
     "PrometheusCallback",
     "TrainingMetrics",
     "metrics_callbacks",
+    "push_eval_scores",
 ]
