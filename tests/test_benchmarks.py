@@ -580,8 +580,8 @@ def test_registry_and_locations(tmp_path: Path) -> None:
     }
     with pytest.raises(ValueError, match="unknown benchmark 'mmmu'"):
         load_benchmark("mmmu", tmp_path)
-    with pytest.raises(NotImplementedError, match="copy the prefix to a local folder"):
-        load_benchmark("wemath", "s3://bucket/wemath")
+    with pytest.raises(ValueError, match="unsupported benchmark location"):
+        load_benchmark("wemath", "ftp://host/wemath")
     with pytest.raises(ValueError, match="limit must be at least 1"):
         load_benchmark("wemath", tmp_path, limit=0)
 

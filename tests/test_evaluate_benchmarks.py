@@ -161,9 +161,16 @@ def test_broken_benchmark_file_is_a_one_line_stage_error(
     assert "Traceback" not in error and len(error.splitlines()) == 1
 
 
-def test_s3_benchmark_copy_is_a_clear_error(tiny_dataset: dict[str, Path], tmp_path: Path) -> None:
+def test_unreachable_s3_benchmark_copy_is_a_clear_error(
+    tiny_dataset: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VLAA_S3_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+    monkeypatch.setenv("VLAA_S3_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("VLAA_BENCHMARK_CACHE", str(tmp_path / "cache"))
     config = EvaluateStepConfig(benchmarks={"wemath": "s3://bucket/we-math"})
-    with pytest.raises(BenchmarkDataError, match="copy the prefix to a local folder"):
+    with pytest.raises(BenchmarkDataError, match="cannot copy the benchmark from S3: cannot reach"):
         evaluate_model(tmp_path / "no-model", tiny_dataset["eval"], config)
 
 

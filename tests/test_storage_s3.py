@@ -490,3 +490,38 @@ def test_wrong_credentials_are_a_clear_error(
     assert store.list() == []  # the refused attempts wrote nothing
     assert run_publish(model_dir, uri).version == "v0001"
     assert list_versions(store, MODEL) == ["v0001"]
+
+
+def test_benchmark_copy_on_s3_is_downloaded_once_and_read_like_a_folder(
+    bucket: str, tmp_path: Path
+) -> None:
+    """The evaluate step's benchmarks may live in the cluster's object store."""
+    from test_benchmarks import _wemath_records, _write_json, _write_png
+
+    from vlaa.benchmarks import load_benchmark
+
+    local = tmp_path / "We-Math"
+    for record in _wemath_records():
+        _write_png(local / record["image_path"])
+    _write_json(local / "testmini.json", _wemath_records())
+    store = open_store(f"s3://{bucket}/benchmarks/we-math")
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        store.put_file(path.relative_to(local).as_posix(), path)
+
+    cache = tmp_path / "cache"
+    from_s3 = load_benchmark("wemath", f"s3://{bucket}/benchmarks/we-math", cache_dir=cache)
+    from_folder = load_benchmark("wemath", local, cache_dir=cache)
+    assert [item.id for item in from_s3] == [item.id for item in from_folder]
+    assert [item.answer for item in from_s3] == [item.answer for item in from_folder]
+    assert all(Path(image).is_file() for item in from_s3 for image in item.images)
+
+    store.put_bytes("testmini.json", b"not json any more")  # a second call reads the cache
+    again = load_benchmark("wemath", f"s3://{bucket}/benchmarks/we-math", cache_dir=cache)
+    assert [item.id for item in again] == [item.id for item in from_s3]
+
+
+def test_empty_benchmark_prefix_on_s3_is_a_clear_error(bucket: str, tmp_path: Path) -> None:
+    from vlaa.benchmarks import BenchmarkDataError, load_benchmark
+
+    with pytest.raises(BenchmarkDataError, match="no objects under this prefix"):
+        load_benchmark("wemath", f"s3://{bucket}/nothing-here", cache_dir=tmp_path)

@@ -93,10 +93,7 @@ def load_benchmarks(config: EvaluateStepConfig) -> dict[str, list[EvalItem]]:
     """Items of every configured benchmark (in registry order); bad data fails here, clearly."""
     loaded: dict[str, list[EvalItem]] = {}
     for name in (name for name in BENCHMARKS if name in config.benchmarks):
-        try:
-            items = load_benchmark(name, config.benchmarks[name], limit=config.benchmark_limit)
-        except NotImplementedError as error:  # s3:// copies: not supported yet
-            raise BenchmarkDataError(f"{name}: {error}") from error
+        items = load_benchmark(name, config.benchmarks[name], limit=config.benchmark_limit)
         if not items:
             raise BenchmarkDataError(f"{name}: no items under {config.benchmarks[name]}")
         loaded[name] = items

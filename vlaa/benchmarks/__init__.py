@@ -5,17 +5,21 @@ lines, as released) from a local folder into :class:`EvalItem` s; ``scoring`` sc
 predictions and aggregates them as each benchmark's authors do; ``protocol`` holds the
 paper's decoding settings and published numbers. No dataset hub is contacted.
 
-Object-store copies (``s3://bucket/prefix``) are meant to be copied to a local folder first
-through ``vlaa.storage``; :func:`resolve_local_root` is the one place that will do it.
+Object-store copies (``s3://bucket/prefix``, e.g. in the cluster's MinIO) are copied once to a
+local cache through ``vlaa.storage`` by :func:`resolve_local_root`; the adapters only ever
+read a local folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
+
+from tqdm import tqdm
 
 from vlaa.benchmarks import dynamath, logicvista, mathverse, mathvision, mathvista, wemath
 from vlaa.benchmarks.items import (
@@ -75,14 +79,17 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
 }
 
 
+# Written last in a downloaded copy: its presence means every object arrived.
+COMPLETE_MARKER = ".complete"
+
+
 def resolve_local_root(path: str | Path, cache_dir: str | Path | None = None) -> Path:
     """The local folder holding a benchmark copy named by a path or URI.
 
-    Local paths and ``file://`` URIs are used in place. ``s3://`` is the hook for object-store
-    copies: the plan is to open the prefix with ``vlaa.storage.open_store(uri)``, copy every
-    key (``list()`` / ``get_bytes()``) under ``cache_dir`` once and return that folder, so the
-    adapters only ever see a local folder. Not implemented yet, so it fails with a message
-    saying what to do instead.
+    Local paths and ``file://`` URIs are used in place. An ``s3://bucket/prefix`` copy is
+    downloaded once, every key under the prefix, into ``<cache>/s3/<hash of the URI>/`` (a
+    ``.complete`` marker written last makes a later call reuse it; an interrupted download is
+    fetched again). Endpoint and credentials come from the environment, as for publishing.
     """
     text = str(path)
     parts = urlsplit(text)
@@ -92,11 +99,32 @@ def resolve_local_root(path: str | Path, cache_dir: str | Path | None = None) ->
     if parts.scheme == "file":
         return Path(unquote(parts.path))
     if parts.scheme == "s3":
-        raise NotImplementedError(
-            f"benchmark copies on S3 ({text}) are not supported yet: copy the prefix to a "
-            "local folder and pass that folder (hook: vlaa.benchmarks.resolve_local_root)"
-        )
-    raise ValueError(f"unsupported benchmark location {text!r}: give a local folder path")
+        return _download_s3_copy(text, Path(cache_dir) if cache_dir else default_cache_dir())
+    raise ValueError(f"unsupported benchmark location {text!r}: give a local folder or s3:// URI")
+
+
+def _download_s3_copy(uri: str, cache_dir: Path) -> Path:
+    from vlaa.storage import StoreError, open_store
+
+    target = cache_dir / "s3" / hashlib.sha256(uri.rstrip("/").encode()).hexdigest()[:16]
+    marker = target / COMPLETE_MARKER
+    if marker.is_file():
+        return target
+    try:
+        store = open_store(uri)
+        keys = store.list()
+        if not keys:
+            raise BenchmarkDataError(f"{uri}: no objects under this prefix")
+        for key in tqdm(keys, desc=f"download {uri}", unit="file", leave=False):
+            destination = (target / key).resolve()
+            if not destination.is_relative_to(target.resolve()):
+                raise BenchmarkDataError(f"{uri}: object key {key!r} escapes the copy's folder")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(store.get_bytes(key))
+    except StoreError as error:
+        raise BenchmarkDataError(f"{uri}: cannot copy the benchmark from S3: {error}") from None
+    marker.write_text(uri)
+    return target
 
 
 def load_benchmark(
