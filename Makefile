@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUTPUT ?= runs/local
 
-.PHONY: setup run test lint compile bench clean
+.PHONY: setup run test lint compile bench clean images images-lock
 
 $(BIN)/vlaa: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ bench: setup
 	$(BIN)/python bench/rewards.py
 	$(BIN)/python bench/grpo_learning.py
 	$(BIN)/python bench/local_run.py
+
+# Build vlaa-trainer and vlaa-tools (docker buildx); PUSH=1 pushes and writes images/images.env.
+images:
+	images/build.sh
+
+# Regenerate images/requirements/*.lock from pyproject.toml's pins (uv; resolves, installs nothing).
+images-lock: setup
+	VENV=$(VENV) images/lock-requirements.sh
 
 clean:
 	rm -rf runs .pytest_cache

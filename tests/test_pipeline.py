@@ -201,9 +201,7 @@ def test_local_run_grpo_from_base_skips_sft(
     assert summary["status"] == "succeeded"
     assert summary["arm"] == "grpo-from-base"
     statuses = {stage["name"]: stage["status"] for stage in summary["stages"]}
-    expected = [
-        name.replace("from-sft", "from-base") for name in STAGES_SFT_ARM if name != "sft"
-    ]
+    expected = [name.replace("from-sft", "from-base") for name in STAGES_SFT_ARM if name != "sft"]
     assert statuses == dict.fromkeys(expected, "succeeded")
     version_dir = tmp_path / "registry" / MODEL_NAME / "versions" / "v0001"
     manifest = json.loads((version_dir / "manifest.json").read_text())
