@@ -75,15 +75,24 @@ def test_help_of_each_command_explains_every_option(name: str) -> None:
             assert any(opt in text for opt in parameter.opts), f"{name}: {parameter.opts}"
 
 
+class PipelineCalls(list):
+    """Validated parameters handed to the local run, and which pipeline each call named."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pipelines: list[str] = []
+
+
 @pytest.fixture
 def pipeline_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Replace the local run so a validation regression fails fast instead of training."""
     import vlaa.pipelines.local_run as local_run
 
-    calls: list[Any] = []
+    calls = PipelineCalls()
 
-    def refuse(params: Any, output: Path) -> dict[str, Any]:
+    def refuse(params: Any, output: Path, pipeline: str = "vlaa-thinker") -> dict[str, Any]:
         calls.append(params)
+        calls.pipelines.append(pipeline)
         raise RuntimeError("the pipeline must not start for invalid parameters")
 
     monkeypatch.setattr(local_run, "run_local", refuse)
@@ -203,3 +212,15 @@ def test_run_with_valid_parameters_reaches_the_pipeline(
     assert validated.sft["learning_rate"] == 3e-3  # the local-cpu preset underneath
     assert validated.publish["store_uri"] == str((tmp_path / "o" / "registry").resolve())
     assert result.exit_code != 0  # the stand-in pipeline fails
+
+
+def test_run_pipeline_option_picks_the_study(tmp_path: Path, pipeline_calls: PipelineCalls) -> None:
+    _invoke("run", "--local", "--pipeline", "sft-vs-rl", "--output", str(tmp_path / "o"))
+    assert pipeline_calls.pipelines == ["vlaa-sft-vs-rl"]
+
+
+@pytest.mark.usefixtures("pipeline_calls")
+def test_run_with_an_unknown_pipeline_fails_clearly(tmp_path: Path) -> None:
+    result = _invoke("run", "--local", "--pipeline", "rlhf", "--output", str(tmp_path / "o"))
+    _assert_clean_failure(result)
+    assert "unknown pipeline 'rlhf'" in _plain(result.output)
