@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-import torch
+from machine_info import machine
 from rich.console import Console
 from rich.table import Table
 
@@ -40,19 +38,6 @@ KEYS = (
     "kl",
     "beta",
 )
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-    }
 
 
 def window_means(log: list[dict[str, Any]], rows: slice) -> dict[str, float]:

@@ -9,32 +9,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+from machine_info import machine
 
 from vlaa.parameters import validate_parameters
 from vlaa.pipelines.local_run import run_local
 from vlaa.presets import preset
 
 RESULTS = Path(__file__).parent / "results" / "local_run.json"
-
-
-def machine() -> dict[str, object]:
-    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "memory_gib": round(memory_gib, 1),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-    }
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -30,25 +29,13 @@ import boto3
 import minio
 import moto
 import requests
+from machine_info import machine
 
 from vlaa.components.publish.step import PublishConfig, publish, verify_version
 from vlaa.storage import open_store
 
 RESULTS = Path(__file__).parent / "results" / "publish.json"
 KEY_ID, SECRET = "bench-access-key", "bench-secret-key"
-
-
-def machine() -> dict[str, object]:
-    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "memory_gib": round(memory_gib, 1),
-        "python": platform.python_version(),
-        "minio": minio.__version__,
-        "moto": moto.__version__,
-    }
 
 
 def free_port() -> int:
@@ -187,7 +174,7 @@ def main() -> None:
         "file. S3 is moto_server (a separate process) on loopback, through the minio client; "
         "best of the repeats is reported, all runs are listed.",
         "results": results,
-        "machine": machine(),
+        "machine": machine(minio=minio.__version__, moto=moto.__version__),
         "date": time.strftime("%Y-%m-%d"),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)

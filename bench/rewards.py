@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import tempfile
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from machine_info import cpu_model, machine
 from rich.console import Console
 from rich.table import Table
 
@@ -293,16 +293,6 @@ def time_open(seconds: float, batch_size: int = 64) -> dict[str, Any]:
     }
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def pin_to_one_core() -> int | None:
     """Run on the first allowed CPU only, so results compare across machines."""
     torch.set_num_threads(1)
@@ -311,19 +301,6 @@ def pin_to_one_core() -> int | None:
     cpu = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
     return cpu
-
-
-def machine(cpu: int | None) -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "pinned_cpu": cpu,
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-    }
 
 
 def notes(results: dict[str, Any], math_rows: dict[str, Any]) -> list[str]:
@@ -422,7 +399,7 @@ def main() -> None:
         "math_rows": math_rows,
         "open": open_result,
         "notes": report_notes,
-        "machine": machine(cpu),
+        "machine": machine(pinned_cpu=cpu),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")

@@ -37,6 +37,17 @@ class InvalidKeyError(ValueError):
     """A key that is not a safe relative "/"-separated name."""
 
 
+def file_sha256(path: Path) -> tuple[str, int]:
+    """SHA-256 hex digest and size of a file, read in 1 MiB chunks (model shards are GBs)."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
 def check_key(key: str) -> str:
     """Return ``key`` if it is a safe relative "/"-separated name, else raise."""
     if not key or key.startswith("/") or key.endswith("/"):

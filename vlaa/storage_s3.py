@@ -39,7 +39,7 @@ from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.helpers import MIN_PART_SIZE, check_bucket_name
 
-from vlaa.storage import ObjectNotFoundError, StoreError, check_key
+from vlaa.storage import ObjectNotFoundError, StoreError, check_key, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -343,7 +343,7 @@ class S3Store:
     def put_file(self, key: str, local_path: Path) -> None:
         name = self._name(key)
         local_path = Path(local_path)
-        digest, size = _sha256_file(local_path)
+        digest, size = file_sha256(local_path)
         s = self.settings
         self._call(
             f"upload of {name}",
@@ -427,13 +427,3 @@ def _short(error: BaseException) -> str:
     """The innermost reason of a urllib3 error, without the retry boilerplate."""
     reason = getattr(error, "reason", None)
     return str(reason if reason is not None else error)
-
-
-def _sha256_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size

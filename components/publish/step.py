@@ -35,7 +35,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from vlaa.storage import ObjectNotFoundError, ObjectStore, StoreError, open_store
+from vlaa.storage import ObjectNotFoundError, ObjectStore, StoreError, file_sha256, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -220,16 +220,6 @@ def model_files(model_dir: Path) -> Iterator[tuple[str, Path]]:
         if relative.as_posix() in (MODEL_CARD, MANIFEST):
             continue
         yield relative.as_posix(), path
-
-
-def _sha256_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 # ----------------------------------------------------------------------------- secrets
@@ -567,7 +557,7 @@ def plan_files(model_dir: Path) -> list[PlannedFile]:
     """Every file to upload with its size and SHA-256 (one read of each file)."""
     planned = []
     for relative, path in model_files(model_dir):
-        sha256, size = _sha256_file(path)
+        sha256, size = file_sha256(path)
         planned.append(PlannedFile(path=relative, local=path, size=size, sha256=sha256))
     return planned
 
