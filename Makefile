@@ -28,7 +28,8 @@ lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 compile: setup
-	$(BIN)/vlaa compile --output pipelines/compiled/vlaa-thinker.yaml
+	$(BIN)/vlaa compile --pipeline vlaa-thinker --output pipelines/compiled/vlaa-thinker.yaml
+	$(BIN)/vlaa compile --pipeline vlaa-sft-vs-rl --output pipelines/compiled/vlaa-sft-vs-rl.yaml
 
 bench: setup
 	$(BIN)/python bench/rewards.py

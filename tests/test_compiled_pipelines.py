@@ -1,0 +1,37 @@
+"""The compiled pipelines committed under ``pipelines/compiled/`` (what users upload in the
+Kubeflow UI) are up to date with the code, and hold no secret values."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from manifest_tools import scan_text
+
+from vlaa.pipelines.compile import PIPELINES, compile_pipeline
+
+COMPILED = Path(__file__).resolve().parents[1] / "pipelines" / "compiled"
+IMAGE_VARIABLES = (
+    "VLAA_IMAGE_REGISTRY",
+    "VLAA_IMAGE_TAG",
+    "VLAA_IMAGE_DIGEST_TRAINER",
+    "VLAA_IMAGE_DIGEST_TOOLS",
+)
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_committed_pipeline_yaml_is_fresh(name: str, tmp_path: Path) -> None:
+    # The committed YAML names the default images; image variables are read at import time.
+    overridden = [variable for variable in IMAGE_VARIABLES if os.environ.get(variable)]
+    assert not overridden, f"unset {', '.join(overridden)} to compare with the committed YAML"
+    committed = COMPILED / f"{name}.yaml"
+    assert committed.is_file(), f"{committed} is missing: run `make compile`"
+    fresh = compile_pipeline(name, tmp_path / f"{name}.yaml").read_text()
+    assert fresh == committed.read_text(), f"{committed} is stale: run `make compile`"
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_committed_pipeline_yaml_holds_no_secrets(name: str) -> None:
+    path = COMPILED / f"{name}.yaml"
+    assert scan_text(path.read_text(), str(path)) == []
