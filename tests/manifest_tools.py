@@ -447,6 +447,7 @@ def emitted_metric_names() -> set[str]:
     TrainingMetrics registry (which adds the gauges and counters built inline)."""
     from prometheus_client import CollectorRegistry
 
+    from vlaa.observability.evaluation import EVAL_SCORE
     from vlaa.observability.prometheus import LOG_METRICS, REWARD_TYPE_METRICS, TrainingMetrics
 
     tables = {spec.name for spec in LOG_METRICS}
@@ -458,7 +459,7 @@ def emitted_metric_names() -> set[str]:
         registry.add(f"{family.name}_total" if family.type == "counter" else family.name)
     missing = tables - registry
     assert not missing, f"table metrics missing from the registry: {missing}"
-    return tables | registry
+    return tables | registry | {EVAL_SCORE}  # pushed by the evaluate step
 
 
 # --- secrets -------------------------------------------------------------------------------

@@ -68,9 +68,18 @@ INFRASTRUCTURE_METRICS = {
     # The Pushgateway's own per-group series: when each group (run) last pushed.
     "push_time_seconds",
 }
-# Labels queries may use: the code's (LABELS + reward_type) and the target labels
-# Prometheus adds.
-ALLOWED_LABELS = {*LABELS, "reward_type", "job", "instance", "namespace", "pod", "container"}
+# Labels queries may use: the code's (LABELS; reward_type of the per-type reward gauges; metric
+# of vlaa_eval_score, vlaa/observability/evaluation.py) and the target labels Prometheus adds.
+ALLOWED_LABELS = {
+    *LABELS,
+    "reward_type",
+    "metric",
+    "job",
+    "instance",
+    "namespace",
+    "pod",
+    "container",
+}
 CORE_REQUIRED_KINDS = {
     "StatefulSet",
     "Service",
