@@ -1,10 +1,12 @@
-"""Compile the pipelines to KFP IR YAML."""
+"""Compile the pipelines to KFP IR YAML, or to the Pipeline / PipelineVersion resources that
+``kubectl apply`` takes (KFP's Kubernetes-native pipeline store)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from kfp import compiler
+from kfp.compiler import compiler_utils
 
 from vlaa.pipelines import sft_vs_rl, vlaa_thinker
 
@@ -14,9 +16,31 @@ PIPELINES = {
 }
 
 
-def compile_pipeline(name: str, output: Path) -> Path:
+def compile_pipeline(
+    name: str,
+    output: Path,
+    kubernetes_manifest: bool = False,
+    namespace: str | None = None,
+    version: str | None = None,
+) -> Path:
+    """Write pipeline ``name`` to ``output``: IR YAML, or with ``kubernetes_manifest`` the
+    ``Pipeline`` and ``PipelineVersion`` resources (in ``namespace``; the version resource is
+    named ``<name>-<version>`` when ``version`` is given)."""
     if name not in PIPELINES:
         raise KeyError(f"unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}")
     output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(PIPELINES[name], str(output))
+    options = None
+    if kubernetes_manifest:
+        options = compiler_utils.KubernetesManifestOptions(
+            pipeline_name=name,
+            pipeline_version_name=f"{name}-{version}" if version else None,
+            namespace=namespace,
+            include_pipeline_manifest=True,
+        )
+    compiler.Compiler().compile(
+        PIPELINES[name],
+        str(output),
+        kubernetes_manifest_format=kubernetes_manifest,
+        kubernetes_manifest_options=options,
+    )
     return output

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 from manifest_tools import scan_text
 
 from vlaa.pipelines.compile import PIPELINES, compile_pipeline
@@ -34,4 +35,26 @@ def test_committed_pipeline_yaml_is_fresh(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(PIPELINES))
 def test_committed_pipeline_yaml_holds_no_secrets(name: str) -> None:
     path = COMPILED / f"{name}.yaml"
+    assert scan_text(path.read_text(), str(path)) == []
+
+
+def test_kubernetes_manifest_holds_the_pipeline_and_its_version(tmp_path: Path) -> None:
+    """`vlaa compile --kubernetes-manifest`: resources `kubectl apply` takes, same spec."""
+    path = compile_pipeline(
+        "vlaa-sft-vs-rl",
+        tmp_path / "k8s.yaml",
+        kubernetes_manifest=True,
+        namespace="vlaa",
+        version="0.2.0",
+    )
+    docs = list(yaml.safe_load_all(path.read_text()))
+    kinds = {doc["kind"]: doc for doc in docs}
+    assert set(kinds) == {"Pipeline", "PipelineVersion"}
+    assert all(doc["apiVersion"] == "pipelines.kubeflow.org/v2beta1" for doc in docs)
+    assert kinds["Pipeline"]["metadata"] == {"name": "vlaa-sft-vs-rl", "namespace": "vlaa"}
+    version = kinds["PipelineVersion"]
+    assert version["metadata"] == {"name": "vlaa-sft-vs-rl-0.2.0", "namespace": "vlaa"}
+    assert version["spec"]["pipelineName"] == "vlaa-sft-vs-rl"
+    ir = yaml.safe_load((COMPILED / "vlaa-sft-vs-rl.yaml").read_text())
+    assert version["spec"]["pipelineSpec"]["root"] == ir["root"]
     assert scan_text(path.read_text(), str(path)) == []

@@ -143,11 +143,29 @@ def compile_command(
         "pipelines/compiled/vlaa-thinker.yaml"
     ),
     pipeline: Annotated[str, typer.Option(help="Pipeline to compile.")] = "vlaa-thinker",
+    kubernetes_manifest: Annotated[
+        bool,
+        typer.Option(
+            "--kubernetes-manifest",
+            help="Write Pipeline and PipelineVersion resources for `kubectl apply` instead of "
+            "IR YAML (KFP with the Kubernetes-native pipeline store).",
+        ),
+    ] = False,
+    namespace: Annotated[
+        str | None, typer.Option(help="Namespace of the resources (--kubernetes-manifest).")
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(help="PipelineVersion name suffix, e.g. 0.2.0 (--kubernetes-manifest)."),
+    ] = None,
 ) -> None:
-    """Compile a pipeline to KFP IR YAML (upload it in the Kubeflow UI)."""
+    """Compile a pipeline to KFP IR YAML (upload it in the Kubeflow UI), or to Kubernetes
+    Pipeline / PipelineVersion resources for `kubectl apply`."""
     from vlaa.pipelines.compile import compile_pipeline
 
-    path = _guarded(lambda: compile_pipeline(pipeline, output))
+    path = _guarded(
+        lambda: compile_pipeline(pipeline, output, kubernetes_manifest, namespace, version)
+    )
     console.print(f"wrote {path}")
 
 
