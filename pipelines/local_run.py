@@ -12,6 +12,7 @@ from typing import Any
 
 from kfp import local
 
+from vlaa.components.compare.step import ARMS
 from vlaa.parameters import RunParameters
 from vlaa.pipelines.sft_vs_rl import vlaa_sft_vs_rl
 from vlaa.pipelines.vlaa_thinker import vlaa_thinker
@@ -22,7 +23,6 @@ THINKER = "vlaa-thinker"
 STUDY = "vlaa-sft-vs-rl"
 # Short names accepted by ``vlaa run --pipeline`` as well as the full ones.
 PIPELINE_ALIASES = {"thinker": THINKER, "sft-vs-rl": STUDY, THINKER: THINKER, STUDY: STUDY}
-STUDY_ARMS = ("base", "sft", "grpo", "sft-grpo")
 
 
 class PipelineFailed(RuntimeError):
@@ -116,7 +116,7 @@ def summarise(
             "published_version": metric("publish", "version"),
         }
     else:
-        metrics = {f"accuracy_{arm}": metric(f"evaluate-{arm}", "accuracy") for arm in STUDY_ARMS}
+        metrics = {f"accuracy_{arm}": metric(f"evaluate-{arm}", "accuracy") for arm in ARMS}
         for init in ("base", "sft"):
             for key in ("reward_first", "reward_last"):
                 metrics[f"{key}_grpo_from_{init}"] = metric(f"grpo-from-{init}", key)

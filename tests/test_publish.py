@@ -154,9 +154,9 @@ def test_manifest_is_written_last_with_right_checksums(
     order: list[str] = []
     original_file, original_bytes = LocalStore.put_file, LocalStore.put_bytes
 
-    def record_file(self: LocalStore, key: str, path: Path) -> None:
+    def record_file(self: LocalStore, key: str, path: Path, sha256: str | None = None) -> None:
         order.append(key)
-        original_file(self, key, path)
+        original_file(self, key, path, sha256)
 
     def record_bytes(self: LocalStore, key: str, data: bytes) -> None:
         order.append(key)

@@ -70,8 +70,9 @@ class ObjectStore(Protocol):
         """Whether an object is stored under ``key``."""
         ...
 
-    def put_file(self, key: str, local_path: Path) -> None:
-        """Upload the file at ``local_path`` as ``key``."""
+    def put_file(self, key: str, local_path: Path, sha256: str | None = None) -> None:
+        """Upload the file at ``local_path`` as ``key``; ``sha256``, when the caller already
+        hashed the file, saves a store that records checksums a second read of it."""
         ...
 
     def put_bytes(self, key: str, data: bytes) -> None:
@@ -102,7 +103,8 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def put_file(self, key: str, local_path: Path) -> None:
+    def put_file(self, key: str, local_path: Path, sha256: str | None = None) -> None:
+        # A local copy needs no checksum metadata: sha256() reads the file when asked.
         with Path(local_path).open("rb") as source:
             self._write_atomically(key, lambda target: shutil.copyfileobj(source, target))
 

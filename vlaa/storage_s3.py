@@ -340,10 +340,13 @@ class S3Store:
             return recorded or ""
         return hashlib.sha256(self.get_bytes(key)).hexdigest()
 
-    def put_file(self, key: str, local_path: Path) -> None:
+    def put_file(self, key: str, local_path: Path, sha256: str | None = None) -> None:
         name = self._name(key)
         local_path = Path(local_path)
-        digest, size = file_sha256(local_path)
+        if sha256 is None:
+            digest, size = file_sha256(local_path)
+        else:  # hashed by the caller already (publish plans every file): no second read
+            digest, size = sha256, local_path.stat().st_size
         s = self.settings
         self._call(
             f"upload of {name}",

@@ -21,7 +21,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on training pods
 import matplotlib.pyplot as plt
 
-from vlaa.training.common import TRAIN_LOG_IN_MODEL, read_log
+from vlaa.training.common import TRAIN_LOG_IN_MODEL, first_last_means, read_log
 
 # The arms of the study, in the paper's order.
 ARMS: tuple[str, ...] = ("base", "sft", "grpo", "sft-grpo")
@@ -96,14 +96,6 @@ def draw(
     return path
 
 
-def _window_mean(log: list[dict[str, Any]], key: str, last: bool, window: int = 5) -> float | None:
-    _, values = curve(log, key)
-    if not values:
-        return None
-    picked = values[-window:] if last else values[:window]
-    return round(sum(picked) / len(picked), 4)
-
-
 def compare(
     reports: dict[str, Path], grpo_models: dict[str, Path], output_dir: Path
 ) -> dict[str, Any]:
@@ -111,15 +103,16 @@ def compare(
     loaded = {arm: json.loads(path.read_text()) for arm, path in reports.items()}
     logs = {arm: read_log(folder / TRAIN_LOG_IN_MODEL) for arm, folder in grpo_models.items()}
     table = accuracy_table(loaded)
-    dynamics = {
-        arm: {
-            "reward_first": _window_mean(log, "reward", last=False),
-            "reward_last": _window_mean(log, "reward", last=True),
-            "length_first": _window_mean(log, "completions/mean_length", last=False),
-            "length_last": _window_mean(log, "completions/mean_length", last=True),
+    dynamics = {}
+    for arm, log in logs.items():
+        reward_first, reward_last = first_last_means(log, "reward")
+        length_first, length_last = first_last_means(log, "completions/mean_length")
+        dynamics[arm] = {
+            "reward_first": reward_first,
+            "reward_last": reward_last,
+            "length_first": length_first,
+            "length_last": length_last,
         }
-        for arm, log in logs.items()
-    }
     output_dir.mkdir(parents=True, exist_ok=True)
     chart = draw(table, logs, output_dir / "comparison.png")
     result = {"accuracy": table, "grpo_dynamics": dynamics, "paper": list(PAPER_FINDINGS)}

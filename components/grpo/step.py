@@ -6,7 +6,6 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from statistics import fmean
 from typing import Any, Literal
 
 import torch
@@ -19,14 +18,15 @@ from vlaa.records import REWARD_TYPES
 from vlaa.reward_models import build_scorer
 from vlaa.training.checkpoints import (
     checkpoint_step,
-    keep_log_until,
     load_model_to_train,
 )
 from vlaa.training.common import (
     ConfigError,
     JsonlLogCallback,
     TrainingRunFields,
+    first_last_means,
     gradient_accumulation,
+    keep_log_until,
     read_log,
     save_trained,
     world_size,
@@ -217,11 +217,5 @@ def _kl_callback(config: GRPOStepConfig) -> AdaptiveKLCallback | None:
 
 def reward_summary(log: list[dict[str, Any]], window: int = 5) -> dict[str, float | None]:
     """Mean reward over the first and the last ``window`` logged steps."""
-    rewards = [row["reward"] for row in log if "reward" in row]
-    if not rewards:
-        return {"reward_first": None, "reward_last": None}
-    window = max(1, min(window, len(rewards) // 2 or 1))
-    return {
-        "reward_first": round(fmean(rewards[:window]), 4),
-        "reward_last": round(fmean(rewards[-window:]), 4),
-    }
+    first, last = first_last_means(log, "reward", window)
+    return {"reward_first": first, "reward_last": last}

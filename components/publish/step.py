@@ -627,7 +627,7 @@ def write_version(
     entries = []
     for entry in planned:
         if prefix + entry.path not in present:  # present ones were checked byte-identical
-            store.put_file(prefix + entry.path, entry.local)
+            store.put_file(prefix + entry.path, entry.local, sha256=entry.sha256)
         entries.append({"path": entry.path, "size": entry.size, "sha256": entry.sha256})
     generated = {**(extra_files or {}), MODEL_CARD: card.encode("utf-8")}
     for relative, data in sorted(generated.items()):

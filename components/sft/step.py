@@ -20,7 +20,6 @@ from trl import SFTConfig, SFTTrainer
 from vlaa.modeling.loading import freeze_vision_tower, load_model, load_processor, training_dtype
 from vlaa.training.checkpoints import (
     checkpoint_step,
-    keep_log_until,
     load_model_to_train,
 )
 from vlaa.training.common import (
@@ -29,6 +28,7 @@ from vlaa.training.common import (
     JsonlLogCallback,
     TrainingRunFields,
     gradient_accumulation,
+    keep_log_until,
     read_log,
     save_trained,
 )

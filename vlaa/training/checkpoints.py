@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -39,16 +38,6 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
             return candidate
         log.warning("skipping incomplete checkpoint %s (no %s)", candidate, COMPLETE_MARKER)
     return None
-
-
-def keep_log_until(log_path: Path, step: int) -> None:
-    """Drop training-log rows a resumed run writes again (those after its checkpoint)."""
-    rows = []
-    if log_path.is_file():
-        rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-    kept = [row for row in rows if row.get("step", 0) <= step]
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text("".join(json.dumps(row) + "\n" for row in kept))
 
 
 def load_model_to_train(init_dir: Path, resume_from: Path | None) -> PreTrainedModel:

@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from statistics import fmean
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -124,6 +125,25 @@ def save_trained(
     processor.save_pretrained(output_dir)
     if log_path is not None and log_path.is_file():
         shutil.copyfile(log_path, output_dir / TRAIN_LOG_IN_MODEL)
+
+
+def keep_log_until(log_path: Path, step: int) -> None:
+    """Drop training-log rows a resumed run writes again (those after its checkpoint)."""
+    kept = [row for row in read_log(log_path) if row.get("step", 0) <= step]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+
+
+def first_last_means(
+    log: list[dict[str, Any]], key: str, window: int = 5
+) -> tuple[float | None, float | None]:
+    """Mean of ``key`` over the first and the last ``window`` rows that log it (a shorter
+    window for short logs, so the two ends never overlap)."""
+    values = [float(row[key]) for row in log if isinstance(row.get(key), int | float)]
+    if not values:
+        return None, None
+    window = max(1, min(window, len(values) // 2 or 1))
+    return round(fmean(values[:window]), 4), round(fmean(values[-window:]), 4)
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
