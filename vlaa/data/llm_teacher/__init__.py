@@ -1,0 +1,1 @@
+"""LLM teachers over OpenAI-compatible chat endpoints (caption, reason, rewrite, verify)."""
