@@ -235,7 +235,7 @@ def test_bad_records_are_quarantined_with_their_reason(
     with caplog.at_level(logging.WARNING):
         build = _build(tmp_path / "out", config)
 
-    reasons = {e["id"] or f"line {e['line']}": e["reason"] for e in build.jsonl("quarantine.jsonl")}
+    reasons = {e["id"] or e["location"]: e["reason"] for e in build.jsonl("quarantine.jsonl")}
     assert reasons == {
         good[0]["id"]: "corrupt_image",
         good[1]["id"]: "missing_image",
@@ -248,14 +248,14 @@ def test_bad_records_are_quarantined_with_their_reason(
         "bad-letter": "invalid_answer",
         "lone-surrogate": "non_utf8",
         "latin-1": "non_utf8",  # named by a best-effort read of the bad line
-        "line 40": "invalid_json",
+        "records.jsonl:40": "invalid_json",
     }
     assert build.card.quarantined == 12
     assert build.card.original == 40
     assert build.card.unaccounted() == {}
     corrupt = f"quarantined {good[0]['id']}: image '{good[0]['image']}' is corrupt"
     assert f"{corrupt} (cannot identify image file)" in caplog.text
-    assert "quarantined line 40: line is not valid JSON" in caplog.text
+    assert "quarantined records.jsonl:40: line is not valid JSON" in caplog.text
 
     kept = {r.id: r for split in SPLIT_NAMES for r in build.records(split)}
     assert kept[mcq["id"]].answer == letter

@@ -1,59 +1,58 @@
-"""The build_dataset step: source records -> validated -> eval held out -> teacher -> splits.
+"""The build_dataset step: sources -> validated -> eval held out -> teacher -> splits.
 
-The plain-Python logic of the KFP component (callable without KFP):
+The plain-Python logic of the KFP component (callable without KFP), streamed end to end so a
+200K-record build, or a 600 MB released file, costs memory for the records in flight only:
 
-1. load the source (the synthetic CLEVR-Math-style generator, or a folder holding
-   ``records.jsonl`` + ``images/``),
-2. validate every line and quarantine bad ones with a reason (``card_dir/quarantine.jsonl``),
+1. read every source (the synthetic generator, a records folder, the released VLAA-Thinking
+   files, or the published source datasets through ``vlaa.data.sources``),
+2. validate each row and quarantine bad ones with a reason (``card_dir/quarantine.jsonl``);
+   valid rows go to a scratch file,
 3. hold out ``eval_size`` records for evaluation before any teacher sees them,
 4. run the teacher steps (caption, reason, rewrite + word-delta filter, verify) on the rest,
-   dropping records with a reason (``card_dir/drops.jsonl``),
+   concurrently, dropping records with a reason (``card_dir/drops.jsonl``),
 5. split by the aha keywords into SFT (none) and RL (some), and
-6. write each split as ``records.jsonl`` + ``images/`` and the data card (JSON + Markdown).
+6. write each split as ``records.jsonl`` + ``images/`` (in input order) and the data card.
 
-Every input line ends in exactly one split, in quarantine or in the drops; the data card's
-counts are checked to add up. Losing more than ``max_drop_share`` fails the build.
+Every input row ends in exactly one split, in quarantine or in the drops; the data card's counts
+are checked to add up. Losing more than ``max_drop_share`` fails the build.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import io
+import asyncio
+import contextlib
+import dataclasses
 import json
 import logging
 import random
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Literal
 
-from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tqdm import tqdm
 
 from vlaa.data import rules
 from vlaa.data.datacard import DataCard
-from vlaa.data.offline_teacher import OfflineTeacher, TeacherError
+from vlaa.data.distil import DistilSettings, StepProgress, WorkItem, as_async, distil_stream
+from vlaa.data.offline_teacher import OfflineTeacher
+from vlaa.data.sources import SourceReader, SourceSpec, open_source
+from vlaa.data.sources.base import SourceError
 from vlaa.data.synthetic import SyntheticConfig, SyntheticMix, generate
-from vlaa.records import (
-    IMAGES_DIR,
-    RECORDS_FILE,
-    REWARD_TYPES,
-    Record,
-    check_relative_image_path,
-    write_records,
-)
+from vlaa.data.validation import Loss, Rejected, Validator, peek, text_or
+from vlaa.observability.data_build import DataBuildMetrics
+from vlaa.observability.settings import MetricsSettings
+from vlaa.records import IMAGES_DIR, RECORDS_FILE, Record, write_records
 
 logger = logging.getLogger(__name__)
 
 SYNTHETIC = "synthetic"
 QUARANTINE_FILE = "quarantine.jsonl"
 DROPS_FILE = "drops.jsonl"
-REQUIRED_FIELDS: tuple[str, ...] = ("id", "source", "image", "question", "answer", "reward_type")
-UNKNOWN_SOURCE = "unknown"
+VALIDATE_STEP = "validate"
 
 
 class BuildDatasetConfig(BaseModel):
@@ -63,7 +62,12 @@ class BuildDatasetConfig(BaseModel):
 
     source: str = Field(
         default=SYNTHETIC,
-        description="'synthetic', or a folder holding records.jsonl and images/",
+        description="'synthetic', or a folder holding records.jsonl and images/ "
+        "(used when `sources` is empty)",
+    )
+    sources: list[SourceSpec] = Field(
+        default_factory=list,
+        description="the sources to read, e.g. [{kind: clevr_math, path: s3://..., limit: 8000}]",
     )
     num_samples: int = Field(default=600, ge=1, description="synthetic scenes to generate")
     seed: int = 0
@@ -71,14 +75,42 @@ class BuildDatasetConfig(BaseModel):
     mix: SyntheticMix = Field(default_factory=SyntheticMix, description="synthetic families")
     max_objects: int = Field(default=4, ge=1, le=9, description="objects per synthetic scene")
     eval_size: int = Field(default=100, ge=0, description="records held out before the teacher")
+    teacher: Literal["offline", "llm"] = Field(
+        default="offline",
+        description="'offline' (rule-based stand-in, the default run) or 'llm' "
+        "(OpenAI-compatible endpoints configured in `llm_teacher`)",
+    )
+    llm_teacher: dict[str, Any] | None = Field(
+        default=None,
+        description="endpoints, models, limits and cache of the LLM teacher "
+        "(vlaa.data.llm_teacher.config.LLMTeacherConfig)",
+    )
     aha_share: float = Field(default=0.4, ge=0, le=1, description="offline teacher aha share")
     teacher_error_rate: float = Field(
         default=0.05, ge=0, le=1, description="offline teacher mistakes (dropped by verify)"
     )
     max_rewrite_word_delta: int = Field(default=rules.MAX_REWRITE_WORD_DELTA, ge=0)
+    max_in_flight: int = Field(
+        default=256,
+        ge=1,
+        description="records being distilled at once (teacher calls are "
+        "bounded per endpoint as well)",
+    )
     max_drop_share: float = Field(
         default=0.2, ge=0, le=1, description="fail when more records are lost than this"
     )
+    source_cache_dir: str | None = Field(
+        default=None, description="where s3:// source copies are downloaded (default: ~/.cache)"
+    )
+    pushgateway_url: str | None = Field(
+        default=None, description="push data-build counters here (default: VLAA_PUSHGATEWAY_URL)"
+    )
+
+    @model_validator(mode="after")
+    def _llm_teacher_configured(self) -> BuildDatasetConfig:
+        if self.teacher == "llm":
+            self.llm_teacher_config()  # validates the endpoints now, not mid-build
+        return self
 
     def synthetic_config(self) -> SyntheticConfig:
         return SyntheticConfig(
@@ -89,64 +121,31 @@ class BuildDatasetConfig(BaseModel):
             max_objects=self.max_objects,
         )
 
+    def source_specs(self) -> list[SourceSpec]:
+        """The sources to read: ``sources``, else the ``source`` shorthand."""
+        if self.sources:
+            return list(self.sources)
+        if self.source == SYNTHETIC:
+            return [SourceSpec(kind=SYNTHETIC)]
+        return [SourceSpec(kind="records", path=self.source)]
+
+    def source_label(self) -> str:
+        if not self.sources:
+            return self.source
+        return " + ".join(
+            f"{spec.kind}:{spec.path}" if spec.path else spec.kind for spec in self.sources
+        )
+
+    def llm_teacher_config(self) -> Any:
+        from vlaa.data.llm_teacher.config import LLMTeacherConfig
+
+        if not self.llm_teacher:
+            raise ValueError("teacher 'llm' needs `llm_teacher` (endpoints of the four steps)")
+        return LLMTeacherConfig.model_validate(self.llm_teacher)
+
 
 class DatasetBuildError(RuntimeError):
     """The build cannot produce a usable dataset; the message says why and what to look at."""
-
-
-class Teacher(Protocol):
-    """The four teacher steps; ``OfflineTeacher`` and LLM-backed teachers both fit."""
-
-    def caption(self, record: Record) -> str: ...
-
-    def reason(self, record: Record, caption: str) -> str: ...
-
-    def rewrite(self, text: str) -> str: ...
-
-    def verify(self, response_answer: str, ground_truth: str) -> str: ...
-
-    def labels(self) -> dict[str, Any]: ...
-
-
-@dataclass
-class _Loss:
-    """A record that left the pipeline: quarantined (bad input) or dropped (by the teacher)."""
-
-    reason: str
-    detail: str
-    record_id: str | None = None
-    line: int | None = None
-    source: str = UNKNOWN_SOURCE
-
-    def ref(self) -> str:
-        return self.record_id if self.record_id else f"line {self.line}"
-
-    def to_json(self) -> str:
-        entry = {
-            "id": self.record_id,
-            "line": self.line,
-            "source": self.source,
-            "reason": self.reason,
-            "detail": self.detail,
-        }
-        return json.dumps(entry, ensure_ascii=False)
-
-
-class _Rejected(Exception):
-    """Raised inside validation to quarantine the current line."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-@dataclass
-class _Seen:
-    """What validation has accepted so far, for the duplicate checks."""
-
-    ids: dict[str, int] = field(default_factory=dict)
-    keys: dict[str, str] = field(default_factory=dict)
 
 
 def build_dataset(
@@ -155,45 +154,42 @@ def build_dataset(
     rl_dir: Path,
     eval_dir: Path,
     card_dir: Path,
-    teacher: Teacher | None = None,
+    teacher: Any = None,
+    run_id: str = "local",
 ) -> DataCard:
     """Build the SFT, RL and eval splits and the data card; return the card.
 
-    ``teacher`` defaults to the offline teacher configured by ``config``. Raises
-    ``DatasetBuildError`` when more than ``config.max_drop_share`` of the records are lost;
-    the card, ``quarantine.jsonl`` and ``drops.jsonl`` are written to ``card_dir`` first.
+    ``teacher`` (sync like ``OfflineTeacher`` or async like ``LLMTeacher``) defaults to the one
+    ``config.teacher`` names. Raises ``DatasetBuildError`` when more than
+    ``config.max_drop_share`` of the records are lost; the card, ``quarantine.jsonl`` and
+    ``drops.jsonl`` are written to ``card_dir`` first.
     """
     _check_distinct_dirs(sft_dir, rl_dir, eval_dir)
-    teacher = teacher or OfflineTeacher(
-        aha_share=config.aha_share, error_rate=config.teacher_error_rate, seed=config.seed
+    card = DataCard(
+        source=config.source_label(), seed=config.seed, config=config.model_dump(mode="json")
     )
-    card = DataCard(source=config.source, seed=config.seed, config=config.model_dump(mode="json"))
     card_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="vlaa-build-") as scratch:
-        source_dir = _prepare_source(config, Path(scratch))
-        image_root = source_dir / IMAGES_DIR
-        candidates, quarantined = _load(source_dir / RECORDS_FILE, image_root, card)
-        _write_losses(card_dir / QUARANTINE_FILE, quarantined)
-        _fail_if_too_lossy(card, config, card_dir)
-
-        evaluation, training = _hold_out(candidates, config)
-        card.teacher = teacher.labels()
-        kept, dropped = _distil(training, teacher, config, card)
-        _write_losses(card_dir / DROPS_FILE, dropped)
-        evaluation = [_as_eval(record) for record in evaluation]
-        for record in evaluation:
-            card.count_kept(record.source, "eval", record.reward_type, False)
-        _check_accounting(card)
-        card.write(card_dir)
-        _fail_if_too_lossy(card, config, card_dir)
-
-        splits = {
-            "sft": [r for r in kept if r.split == "sft"],
-            "rl": [r for r in kept if r.split == "rl"],
-            "eval": evaluation,
-        }
-        for name, directory in (("sft", sft_dir), ("rl", rl_dir), ("eval", eval_dir)):
-            _write_split(directory, splits[name], image_root)
+    metrics = DataBuildMetrics(
+        run_id, MetricsSettings.from_env(pushgateway_url=config.pushgateway_url)
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="vlaa-build-") as scratch:
+            readers = _open_readers(config, Path(scratch))
+            valid = _ValidRecords(Path(scratch) / "valid.jsonl")
+            with (card_dir / QUARANTINE_FILE).open("w", encoding="utf-8") as quarantine:
+                _validate_all(readers, valid, card, metrics, quarantine)
+            _fail_if_too_lossy(card, config, card_dir)
+            eval_indices = _eval_indices(valid.count, config)
+            outputs = _SplitWriters({"sft": sft_dir, "rl": rl_dir, "eval": eval_dir})
+            with outputs, (card_dir / DROPS_FILE).open("w", encoding="utf-8") as drops:
+                card.teacher = _distil_all(
+                    config, teacher, valid, readers, eval_indices, outputs, card, metrics, drops
+                )
+    finally:
+        metrics.flush()
+    _check_accounting(card)
+    card.write(card_dir)
+    _fail_if_too_lossy(card, config, card_dir)
     logger.info(
         "built dataset: sft %d, rl %d, eval %d; quarantined %d, dropped %d (%.1f%% lost)",
         card.splits["sft"],
@@ -212,218 +208,125 @@ def _check_distinct_dirs(*dirs: Path) -> None:
         raise ValueError(f"the sft, rl and eval directories must differ: {[str(d) for d in dirs]}")
 
 
-def _prepare_source(config: BuildDatasetConfig, scratch: Path) -> Path:
-    """The folder to read: generated into ``scratch`` for 'synthetic', else the given one."""
-    if config.source == SYNTHETIC:
-        source_dir = scratch / "synthetic-source"
-        pairs = generate(config.synthetic_config(), source_dir / IMAGES_DIR)
-        write_records(source_dir / RECORDS_FILE, (record for record, _ in pairs))
-        return source_dir
-    source_dir = Path(config.source)
-    if not (source_dir / RECORDS_FILE).is_file():
+# ---------------------------------------------------------------- sources
+
+
+def _open_readers(config: BuildDatasetConfig, scratch: Path) -> list[SourceReader]:
+    readers: list[SourceReader] = []
+    cache_dir = Path(config.source_cache_dir) if config.source_cache_dir else None
+    for index, spec in enumerate(config.source_specs()):
+        if spec.kind == SYNTHETIC:
+            folder = scratch / f"synthetic-{index}"
+            pairs = generate(config.synthetic_config(), folder / IMAGES_DIR)
+            write_records(folder / RECORDS_FILE, (record for record, _ in pairs))
+            spec = SourceSpec(kind="records", path=str(folder), options=spec.options)
+        try:
+            readers.append(open_source(spec, cache_dir))
+        except SourceError as error:
+            if not config.sources and spec.kind == "records":
+                raise DatasetBuildError(
+                    f"source {config.source!r} is neither 'synthetic' nor a folder holding "
+                    f"{RECORDS_FILE}"
+                ) from None
+            raise DatasetBuildError(str(error)) from None
+    prefixes = [reader.image_prefix for reader in readers]
+    if len(set(prefixes)) != len(prefixes):
         raise DatasetBuildError(
-            f"source {config.source!r} is neither 'synthetic' nor a folder holding {RECORDS_FILE}"
+            f"two sources store images under the same prefix ({prefixes}); give each records "
+            "source a distinct options.image_prefix"
         )
-    return source_dir
+    return readers
 
 
 # ---------------------------------------------------------------- validation and quarantine
 
 
-def _load(records_file: Path, image_root: Path, card: DataCard) -> tuple[list[Record], list[_Loss]]:
-    """Validate every line; return the good records and the quarantined ones (also logged)."""
-    lines = records_file.read_bytes().split(b"\n")
-    seen = _Seen()
-    good: list[Record] = []
-    quarantined: list[_Loss] = []
-    for number, raw in enumerate(tqdm(lines, desc="validate", unit="line"), start=1):
-        if not raw.strip():
-            continue
-        data = _peek(raw)
-        source = _text_or(data.get("source"), UNKNOWN_SOURCE)
-        card.count_original(source)
-        try:
-            good.append(_validate(raw, number, image_root, seen))
-        except _Rejected as rejected:
-            loss = _Loss(rejected.reason, rejected.detail, _text_or(data.get("id")), number, source)
-            logger.warning("quarantined %s: %s", loss.ref(), loss.detail)
-            card.count_quarantined(source, loss.reason)
-            quarantined.append(loss)
-    return good, quarantined
+@dataclass
+class _ValidRecords:
+    """Valid records on scratch disk: one JSON line each, with the reader and source path."""
+
+    path: Path
+    count: int = 0
+    _handle: IO[str] | None = None
+
+    def append(self, reader_index: int, source_image: str, record: Record) -> None:
+        if self._handle is None:
+            self._handle = self.path.open("w", encoding="utf-8")
+        entry = {"reader": reader_index, "image": source_image, "record": record.model_dump()}
+        self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __iter__(self) -> Iterator[tuple[int, str, Record]]:
+        self.close()
+        if not self.path.exists():
+            return
+        with self.path.open("r", encoding="utf-8") as handle:
+            for line in handle:
+                entry = json.loads(line)
+                yield entry["reader"], entry["image"], Record.model_validate(entry["record"])
 
 
-def _peek(raw: bytes) -> dict[str, Any]:
-    """Best-effort parse to name a line's record (id, source) even when the line is bad."""
-    try:
-        data = json.loads(raw.decode("utf-8", errors="replace"))
-    except json.JSONDecodeError:
-        return {}
-    return data if isinstance(data, dict) else {}
+def _validate_all(
+    readers: list[SourceReader],
+    valid: _ValidRecords,
+    card: DataCard,
+    metrics: DataBuildMetrics,
+    quarantine: IO[str],
+) -> None:
+    """Validate every row of every reader; valid ones go to ``valid``, bad ones to quarantine."""
+    validator = Validator()
+    with tqdm(desc="validate", unit="row", mininterval=1.0) as bar:
+        for index, reader in enumerate(readers):
+            for row in reader.rows:
+                bar.update(1)
+                metrics.count_input()
+                data = peek(row.data)
+                source = text_or(data.get("source"), reader.name) or reader.name
+                card.count_original(source)
+                try:
+                    if row.problem is not None:
+                        raise Rejected(*row.problem)
+                    record = validator.check(
+                        row.data, row.image_root, reader.image_prefix, row.location
+                    )
+                except Rejected as rejected:
+                    loss = Loss(
+                        rejected.reason,
+                        rejected.detail,
+                        VALIDATE_STEP,
+                        text_or(data.get("id")),
+                        row.location,
+                        source,
+                    )
+                    logger.warning("quarantined %s: %s", loss.ref(), loss.detail)
+                    card.count_quarantined(source, loss.reason)
+                    metrics.count_dropped(VALIDATE_STEP, loss.reason)
+                    quarantine.write(loss.to_json() + "\n")
+                    continue
+                source_image = str(row.image_root / _without_prefix(record.image, reader))
+                valid.append(index, source_image, record)
+    valid.close()
 
 
-def _text_or(value: Any, default: str | None = None) -> str | None:
-    return value if isinstance(value, str) and value else default
-
-
-def _validate(raw: bytes, number: int, image_root: Path, seen: _Seen) -> Record:
-    """Parse and check one line; raise ``_Rejected`` with a reason code for a bad one."""
-    data = _parse_json(raw)
-    _check_fields(data)
-    _check_image_path(data["image"], image_root)
-    record = _to_record(data)
-    record = _normalise_answer(record)
-    if record.id in seen.ids:
-        raise _Rejected("duplicate_id", f"duplicate id (first seen on line {seen.ids[record.id]})")
-    image_hash = _check_image(record.image, image_root)
-    key = rules.dedup_key(image_hash, record.question)
-    if key in seen.keys:
-        raise _Rejected("duplicate_image_question", f"same image and question as {seen.keys[key]}")
-    seen.ids[record.id] = number
-    seen.keys[key] = record.id
-    return record
-
-
-def _parse_json(raw: bytes) -> dict[str, Any]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise _Rejected(
-            "non_utf8", f"line is not valid UTF-8 ({error.reason} at byte {error.start})"
-        ) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise _Rejected("invalid_json", f"line is not valid JSON ({error.msg})") from None
-    if not isinstance(data, dict):
-        raise _Rejected("invalid_json", f"line holds a JSON {type(data).__name__}, not an object")
-    bad = _non_utf8_fields(data)
-    if bad:
-        raise _Rejected("non_utf8", f"field(s) {', '.join(bad)} hold text that is not UTF-8")
-    return data
-
-
-def _non_utf8_fields(data: dict[str, Any]) -> list[str]:
-    """Fields whose strings cannot be encoded as UTF-8 (lone surrogates from JSON escapes)."""
-    return [key for key, value in data.items() if not _encodes(value)]
-
-
-def _encodes(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, dict):
-        return all(_encodes(k) and _encodes(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_encodes(item) for item in value)
-    return True
-
-
-def _check_fields(data: dict[str, Any]) -> None:
-    missing = [name for name in REQUIRED_FIELDS if data.get(name) in (None, "", [])]
-    if missing:
-        raise _Rejected("missing_field", f"missing field(s): {', '.join(missing)}")
-    reward_type = data["reward_type"]
-    if reward_type not in REWARD_TYPES:
-        raise _Rejected(
-            "unknown_reward_type",
-            f"unknown reward type {reward_type!r} (expected one of {', '.join(REWARD_TYPES)})",
-        )
-
-
-def _check_image_path(path: Any, image_root: Path) -> None:
-    """The path must be relative, stay under the image root, and not escape it by a link."""
-    if not isinstance(path, str):
-        raise _Rejected("invalid_image_path", f"image path {path!r} is not a string")
-    try:
-        check_relative_image_path(path)
-    except ValueError as error:
-        message = str(error)
-        if "absolute" in message:
-            reason = "absolute_image_path"
-        elif "'..'" in message:
-            reason = "parent_image_path"
-        else:
-            reason = "invalid_image_path"
-        raise _Rejected(reason, message) from None
-    resolved = (image_root / path).resolve()
-    if not resolved.is_relative_to(image_root.resolve()):
-        raise _Rejected("parent_image_path", f"image path {path!r} leads outside the image root")
-
-
-def _to_record(data: dict[str, Any]) -> Record:
-    try:
-        return Record.model_validate(data)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']) or 'record'}: {item['msg']}"
-            for item in error.errors()
-        )
-        raise _Rejected("invalid_record", problems) from None
-
-
-def _normalise_answer(record: Record) -> Record:
-    """Check the answer fits its reward type; rewrite MCQ answer forms to the bare letter."""
-    answer = record.answer
-    if record.reward_type == "iou":
-        if not isinstance(answer, list):
-            raise _Rejected("invalid_answer", f"iou answer {answer!r} is not a list of 4 numbers")
-        return record
-    if isinstance(answer, list):
-        raise _Rejected("invalid_answer", f"{record.reward_type} answer is a list, not text")
-    if record.reward_type == "digit":
-        try:
-            float(answer)
-        except ValueError:
-            raise _Rejected("invalid_answer", f"digit answer {answer!r} is not a number") from None
-    if record.reward_type == "mcq":
-        letter = rules.normalise_mcq_answer(answer)
-        if letter is None:
-            raise _Rejected("invalid_answer", f"mcq answer {answer!r} is not an option letter")
-        if letter != answer:
-            meta = {**record.meta, "answer_before_normalisation": answer}
-            return record.model_copy(update={"answer": letter, "meta": meta})
-    return record
-
-
-def _check_image(relative: str, image_root: Path) -> str:
-    """Open and decode the image fully; return the SHA-256 of its bytes."""
-    path = image_root / relative
-    if not path.is_file():
-        raise _Rejected("missing_image", f"image {relative!r} does not exist")
-    data = path.read_bytes()
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-    except UnidentifiedImageError:
-        raise _Rejected(
-            "corrupt_image", f"image {relative!r} is corrupt (cannot identify image file)"
-        ) from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise _Rejected("corrupt_image", f"image {relative!r} is corrupt ({error})") from None
-    return hashlib.sha256(data).hexdigest()
+def _without_prefix(image: str, reader: SourceReader) -> str:
+    return image[len(reader.image_prefix) + 1 :] if reader.image_prefix else image
 
 
 # ---------------------------------------------------------------- eval hold-out and teacher
 
 
-def _hold_out(
-    records: list[Record], config: BuildDatasetConfig
-) -> tuple[list[Record], list[Record]]:
-    """Pick ``eval_size`` records (seeded) before any teacher step; return (eval, rest)."""
-    if config.eval_size >= len(records):
+def _eval_indices(count: int, config: BuildDatasetConfig) -> set[int]:
+    """Pick ``eval_size`` of the valid records (seeded) before any teacher step."""
+    if config.eval_size >= count:
         raise DatasetBuildError(
-            f"eval_size {config.eval_size} leaves nothing to train on: only {len(records)} "
-            "valid records"
+            f"eval_size {config.eval_size} leaves nothing to train on: only {count} valid records"
         )
-    chosen = set(
-        random.Random(f"vlaa-eval:{config.seed}").sample(range(len(records)), config.eval_size)
-    )
-    evaluation = [r for i, r in enumerate(records) if i in chosen]
-    training = [r for i, r in enumerate(records) if i not in chosen]
-    return evaluation, training
+    return set(random.Random(f"vlaa-eval:{config.seed}").sample(range(count), config.eval_size))
 
 
 def _as_eval(record: Record) -> Record:
@@ -433,104 +336,121 @@ def _as_eval(record: Record) -> Record:
     )
 
 
-def _distil(
-    records: Iterable[Record], teacher: Teacher, config: BuildDatasetConfig, card: DataCard
-) -> tuple[list[Record], list[_Loss]]:
-    """Run the teacher on each record; return the kept (split set) and the dropped."""
-    kept: list[Record] = []
-    dropped: list[_Loss] = []
-    for record in tqdm(records, desc="teacher", unit="record"):
-        result = _distil_one(record, teacher, config)
-        if isinstance(result, _Loss):
-            logger.info("dropped %s: %s", result.ref(), result.detail)
-            card.count_dropped(record.source, result.reason)
-            dropped.append(result)
-            continue
-        card.count_kept(result.source, result.split or "sft", result.reward_type, result.has_aha)
-        kept.append(result)
-    return kept, dropped
+def _distil_all(
+    config: BuildDatasetConfig,
+    teacher: Any,
+    valid: _ValidRecords,
+    readers: list[SourceReader],
+    eval_indices: set[int],
+    outputs: _SplitWriters,
+    card: DataCard,
+    metrics: DataBuildMetrics,
+    drops: IO[str],
+) -> dict[str, Any]:
+    """Write eval records as they come and run the teacher on the rest; return its labels."""
 
+    def work_items() -> Iterator[WorkItem]:
+        for index, (reader_index, source_image, record) in enumerate(valid):
+            if index in eval_indices:
+                held_out = _as_eval(record)
+                outputs.write(held_out, Path(source_image))
+                card.count_kept(held_out.source, "eval", held_out.reward_type, False)
+                metrics.count_kept("eval")
+                continue
+            roles = readers[reader_index].roles
+            sources[record.id] = Path(source_image)
+            yield WorkItem(record, Path(source_image), frozenset(roles))
 
-def _distil_one(record: Record, teacher: Teacher, config: BuildDatasetConfig) -> Record | _Loss:
-    """Caption, reason, rewrite (word-delta filter), verify, then the aha split."""
+    def emit(result: Record | Loss) -> None:
+        if isinstance(result, Loss):
+            logger.info("dropped %s at %s: %s", result.ref(), result.step, result.detail)
+            card.count_dropped(result.source, result.reason, result.step)
+            metrics.count_dropped(result.step, result.reason)
+            drops.write(result.to_json() + "\n")
+            sources.pop(result.record_id or "", None)
+            return
+        split = result.split or "sft"
+        outputs.write(result, sources.pop(result.id))
+        card.count_kept(result.source, split, result.reward_type, result.has_aha)
+        metrics.count_kept(split)
 
-    def drop(reason: str, detail: str) -> _Loss:
-        return _Loss(reason, detail, record.id, None, record.source)
-
-    try:
-        caption = record.caption or teacher.caption(record)
-        output = teacher.reason(record, caption)
-        _, answer = rules.split_reasoning_output(output)
-        if answer is None:
-            return drop("no_answer", "the teacher's reasoning gives no answer")
-        rewritten = teacher.rewrite(output)
-        if not rules.rewrite_within_limit(output, rewritten, config.max_rewrite_word_delta):
-            delta = rules.word_count(rewritten) - rules.word_count(output)
-            return drop(
-                "rewrite_word_delta",
-                f"the rewrite changed the word count by {delta:+d} "
-                f"(limit {config.max_rewrite_word_delta})",
-            )
-        reasoning, answer = rules.split_reasoning_output(rewritten)
-        if answer is None:
-            return drop("no_answer", "the rewritten reasoning lost its answer")
-        verdict_text = teacher.verify(answer, record.answer_text())
-    except TeacherError as error:
-        return drop("teacher_error", str(error))
-    verdict = rules.parse_verification(verdict_text)
-    if verdict is None:
-        return drop("verify_unparsable", f"the judge said {verdict_text[:80]!r}, not Yes or No")
-    if not verdict:
-        return drop(
-            "verify_no",
-            f"the teacher answered {answer!r}, the ground truth is {record.answer_text()!r}",
-        )
-    aha = rules.has_aha(reasoning)
-    return record.model_copy(
-        update={
-            "caption": caption,
-            "reasoning": reasoning,
-            "response": rules.format_response(reasoning, answer),
-            "has_aha": aha,
-            "split": "rl" if aha else "sft",
-            "meta": _teacher_meta(record, teacher),
-        }
+    sources: dict[str, Path] = {}
+    settings = DistilSettings(
+        max_rewrite_word_delta=config.max_rewrite_word_delta,
+        max_in_flight=config.max_in_flight,
     )
+    progress = StepProgress(max(valid.count - len(eval_indices), 0))
+    try:
+        return asyncio.run(_run_distil(config, teacher, work_items(), settings, emit, progress))
+    finally:
+        progress.close()
 
 
-def _teacher_meta(record: Record, teacher: Teacher) -> dict[str, Any]:
-    """The record's meta plus the teacher labels; a caption from the input is marked so."""
-    labels = copy.deepcopy(teacher.labels())
-    if record.caption:
-        labels.setdefault("teacher_models", {})["caption"] = "provided"
-    return {**record.meta, **labels}
+async def _run_distil(
+    config: BuildDatasetConfig,
+    teacher: Any,
+    items: Iterator[WorkItem],
+    settings: DistilSettings,
+    emit: Any,
+    progress: StepProgress,
+) -> dict[str, Any]:
+    async with contextlib.AsyncExitStack() as stack:
+        if teacher is None:
+            teacher = await _default_teacher(config, stack)
+        chosen = as_async(teacher)
+        # Wall seconds per call are worth keeping for a remote teacher only; the offline
+        # teacher's output stays byte-identical between runs.
+        settings = dataclasses.replace(settings, record_timings=chosen is teacher)
+        await distil_stream(items, chosen, settings, emit, progress)
+        return chosen.labels()
+
+
+async def _default_teacher(config: BuildDatasetConfig, stack: contextlib.AsyncExitStack) -> Any:
+    if config.teacher == "llm":
+        from vlaa.data.llm_teacher.teacher import LLMTeacher
+
+        return await stack.enter_async_context(LLMTeacher(config.llm_teacher_config()))
+    return OfflineTeacher(
+        aha_share=config.aha_share, error_rate=config.teacher_error_rate, seed=config.seed
+    )
 
 
 # ---------------------------------------------------------------- outputs and checks
 
 
-def _write_losses(path: Path, losses: list[_Loss]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for loss in losses:
-            handle.write(loss.to_json() + "\n")
+@dataclass
+class _SplitWriters:
+    """``records.jsonl`` plus only the images its records use, per split (stale outputs go)."""
 
+    directories: dict[str, Path]
+    _handles: dict[str, IO[str]] = field(default_factory=dict)
+    _copied: dict[str, set[str]] = field(default_factory=dict)
 
-def _write_split(directory: Path, records: list[Record], image_root: Path) -> None:
-    """``records.jsonl`` plus only the images these records use (stale outputs replaced)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    images_dir = directory / IMAGES_DIR
-    if images_dir.exists():
-        shutil.rmtree(images_dir)
-    for relative in sorted({record.image for record in records}):
-        target = images_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(image_root / relative, target)
-    write_records(directory / RECORDS_FILE, records)
+    def __enter__(self) -> _SplitWriters:
+        for split, directory in self.directories.items():
+            directory.mkdir(parents=True, exist_ok=True)
+            if (directory / IMAGES_DIR).exists():
+                shutil.rmtree(directory / IMAGES_DIR)
+            self._handles[split] = (directory / RECORDS_FILE).open("w", encoding="utf-8")
+            self._copied[split] = set()
+        return self
+
+    def write(self, record: Record, source_image: Path) -> None:
+        split = record.split or "sft"
+        if record.image not in self._copied[split]:
+            target = self.directories[split] / IMAGES_DIR / record.image
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source_image, target)
+            self._copied[split].add(record.image)
+        self._handles[split].write(record.model_dump_json() + "\n")
+
+    def __exit__(self, *exc_info: object) -> None:
+        for handle in self._handles.values():
+            handle.close()
 
 
 def _check_accounting(card: DataCard) -> None:
-    """Every input line must be in a split, in quarantine or in the drops."""
+    """Every input row must be in a split, in quarantine or in the drops."""
     gaps = card.unaccounted()
     if gaps:
         raise DatasetBuildError(f"records went missing during the build (source: gap): {gaps}")

@@ -19,6 +19,20 @@ from vlaa.records import SPLITS
 DATA_CARD_JSON = "data_card.json"
 DATA_CARD_MD = "data_card.md"
 
+# PAPER.md Table 1 (counts after the pipeline, SFT / RL) by source reader kind, shown beside
+# a build's own counts; None where the paper has no SFT samples of that source.
+PAPER_COUNTS: dict[str, tuple[int | None, int]] = {
+    "clevr_math": (5_923, 2_000),
+    "geoqa170k": (None, 6_499),
+    "math_puma": (19_258, 6_696),
+    "arxivqa": (34_604, 1_000),
+    "docvqa": (4_897, 1_000),
+    "vizwiz": (4_266, 1_000),
+    "allava_laion": (10_496, 3_000),
+    "llava_cot_coco": (8_727, 2_000),
+    "llava_cot_vg": (38_242, 2_000),
+}
+
 
 class SourceCounts(BaseModel):
     """Where the records of one source ended up; ``original`` is the sum of the rest."""
@@ -59,6 +73,9 @@ class DataCard(BaseModel):
     reward_types_by_split: dict[str, dict[str, int]] = Field(default_factory=dict)
     quarantine_reasons: dict[str, int] = Field(default_factory=dict)
     drop_reasons: dict[str, int] = Field(default_factory=dict)
+    drop_steps: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="teacher drops per step (caption ... verify) and reason"
+    )
 
     @computed_field
     @property
@@ -93,9 +110,11 @@ class DataCard(BaseModel):
         self.source_counts(source).quarantined += 1
         self.quarantine_reasons[reason] = self.quarantine_reasons.get(reason, 0) + 1
 
-    def count_dropped(self, source: str, reason: str) -> None:
+    def count_dropped(self, source: str, reason: str, step: str = "teacher") -> None:
         self.source_counts(source).dropped += 1
         self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + 1
+        by_reason = self.drop_steps.setdefault(step, {})
+        by_reason[reason] = by_reason.get(reason, 0) + 1
 
     def count_kept(self, source: str, split: str, reward_type: str, has_aha: bool) -> None:
         counts = self.source_counts(source)
@@ -156,14 +175,33 @@ class DataCard(BaseModel):
         if not self.quarantine_reasons and not self.drop_reasons:
             lines.append("No record was quarantined or dropped.")
         else:
-            lines += ["| stage | reason | records |", "|---|---|---:|"]
-            for stage, reasons in (
-                ("quarantine", self.quarantine_reasons),
-                ("teacher", self.drop_reasons),
-            ):
+            lines += ["| step | reason | records |", "|---|---|---:|"]
+            steps = [("validate (quarantine)", self.quarantine_reasons)]
+            steps += [(step, self.drop_steps[step]) for step in sorted(self.drop_steps)]
+            for stage, reasons in steps:
                 for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0])):
                     lines.append(f"| {stage} | {reason} | {count} |")
+        lines += self._paper_rows()
         return "\n".join(lines) + "\n"
+
+    def _paper_rows(self) -> list[str]:
+        """The paper's Table 1 counts of the sources this build read, for comparison."""
+        known = [name for name in sorted(self.sources) if name in PAPER_COUNTS]
+        if not known:
+            return []
+        lines = [
+            "",
+            "## Compared with the paper (Table 1, after the pipeline)",
+            "",
+            "| source | SFT here | SFT paper | RL here | RL paper |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name in known:
+            paper_sft, paper_rl = PAPER_COUNTS[name]
+            counts = self.sources[name]
+            sft = "-" if paper_sft is None else f"{paper_sft:,}"
+            lines.append(f"| {name} | {counts.sft} | {sft} | {counts.rl} | {paper_rl:,} |")
+        return lines
 
     def write(self, card_dir: Path) -> None:
         """Write ``data_card.json`` and ``data_card.md`` into ``card_dir``."""
