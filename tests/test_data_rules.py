@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 from pathlib import Path
 
 import pytest
@@ -277,3 +279,22 @@ def test_verify(answer: str, truth: str, verdict: str) -> None:
 def test_teacher_rejects_bad_shares() -> None:
     with pytest.raises(ValueError, match="aha_share"):
         OfflineTeacher(aha_share=1.5)
+
+
+def _regex_split(text: str) -> tuple[str, str | None]:
+    """The regex formulation split_reasoning_output replaced (kept as its reference)."""
+    match = re.search(r"<think>(.*?)</think>(.*)", text, re.DOTALL)
+    if match is None:
+        return text.strip(), None
+    reasoning, tail = match.group(1).strip(), match.group(2)
+    tagged = re.search(r"<answer>(.*?)</answer>", tail, re.DOTALL)
+    answer = (tagged.group(1) if tagged else tail).strip()
+    return reasoning, answer or None
+
+
+def test_split_reasoning_output_matches_its_regex_reference() -> None:
+    rng = random.Random(7)
+    pieces = ["<think>", "</think>", "<answer>", "</answer>", " x ", "\n", "Wait", "42", ""]
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert rules.split_reasoning_output(text) == _regex_split(text), repr(text)

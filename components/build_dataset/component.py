@@ -14,8 +14,9 @@ def build_dataset(
     eval_split: Output[Dataset],
     data_card: Output[Markdown],
     card_files: Output[Artifact],
+    run_id: str = "",
 ) -> None:
     """The six-step data engine: sources -> caption -> reason -> rewrite -> verify -> split."""
     from vlaa.components.build_dataset.runtime import run_from_kfp
 
-    run_from_kfp(config, sft_split, rl_split, eval_split, data_card, card_files)
+    run_from_kfp(config, sft_split, rl_split, eval_split, data_card, card_files, run_id)

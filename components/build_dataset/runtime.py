@@ -23,6 +23,7 @@ def run_from_kfp(
     eval_split: Output[Dataset],
     data_card: Output[Markdown],
     card_files: Output[Artifact],
+    run_id: str = "",
 ) -> None:
     import json
     import shutil
@@ -39,6 +40,7 @@ def run_from_kfp(
             Path(rl_split.path),
             Path(eval_split.path),
             card_dir,
+            run_id=run_id or "local",
         )
         shutil.copyfile(card_dir / "data_card.md", data_card.path)
         dataset_hash = hash_splits(Path(sft_split.path), Path(rl_split.path), Path(eval_split.path))

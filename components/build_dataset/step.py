@@ -40,7 +40,7 @@ from vlaa.data.datacard import DataCard
 from vlaa.data.distil import DistilSettings, StepProgress, WorkItem, as_async, distil_stream
 from vlaa.data.offline_teacher import OfflineTeacher
 from vlaa.data.sources import SourceReader, SourceSpec, open_source
-from vlaa.data.sources.base import SourceError
+from vlaa.data.sources.base import SourceError, SourceRow
 from vlaa.data.synthetic import SyntheticConfig, SyntheticMix, generate
 from vlaa.data.validation import Loss, Rejected, Validator, peek, text_or
 from vlaa.observability.data_build import DataBuildMetrics
@@ -282,7 +282,7 @@ def _validate_all(
     validator = Validator()
     with tqdm(desc="validate", unit="row", mininterval=1.0) as bar:
         for index, reader in enumerate(readers):
-            for row in reader.rows:
+            for row in _rows_of(reader):
                 bar.update(1)
                 metrics.count_input()
                 data = peek(row.data)
@@ -311,6 +311,14 @@ def _validate_all(
                 source_image = str(row.image_root / _without_prefix(record.image, reader))
                 valid.append(index, source_image, record)
     valid.close()
+
+
+def _rows_of(reader: SourceReader) -> Iterator[SourceRow]:
+    """The reader's rows; a source that breaks mid-file (a truncated array) fails the build."""
+    try:
+        yield from reader.rows
+    except SourceError as error:
+        raise DatasetBuildError(f"source {reader.name!r} cannot be read on: {error}") from None
 
 
 def _without_prefix(image: str, reader: SourceReader) -> str:

@@ -1,0 +1,457 @@
+"""Reader of the released VLAA-Thinking files (PAPER.md, "Released format"), source ``release``.
+
+Layout of a downloaded copy (UCSC-VLAA/VLAA-Thinking, ``utils/download_dataset.sh``)::
+
+    <root>/VLAA-Thinking-SFT-126K.json   -> records with split "sft"
+    <root>/VLAA-Thinking-GRPO-25K.json   -> records with split "rl"
+    <root>/images/<source>/...           allava_laion, arxivqa, clevr_math, coco/train2017,
+                                         docvqa, geoqa170k, synthesis, vg/VG_100K(_2), vizwiz
+
+Each file is a JSON array (streamed with ``ijson``) or JSON lines (read line by line), told
+apart by its first non-whitespace byte, so memory does not grow with the file size.
+
+Field names
+-----------
+Confirmed by the sample records of the release README ("Examples"): ``id``, ``image``,
+``question``, ``gt``, ``ds_answer`` (DeepSeek-R1's output, ``<think>...</think>`` then the final
+text), ``caption`` and ``meta`` (e.g. ``caption_model_id``, ``rationale``, ``text_question``).
+Also confirmed there: ``image`` is relative to ``images/`` ("clevr_math/CLEVR_train_027977.png"),
+once with a leading slash ("/allava_laion/images/100760552.jpeg"); ``gt`` is a number for
+CLEVR-Math (``3``), a letter for GeoQA and ArxivQA, free text for ALLaVA, and for Math PUMA
+("synthesis") a worked solution ending in ``†Answer: <expression>``.
+
+Assumed (no sample published): the GRPO file has the same fields (``ds_answer`` may be absent
+there: GRPO needs no reasoning); the folder names docvqa, vizwiz, coco and vg (from the download
+script) hold the DocVQA, VizWiz and LLaVA-CoT COCO / VisualGenome images; their box ground
+truths are written ``"[x1, y1, x2, y2]"`` (or a list of 4 numbers); an ``image`` written
+``images/<source>/...`` (PAPER.md's wording) means the same as ``<source>/...``. The README's
+older tree names the files ``train-sft.json`` / ``train-grpo.json``; those are read when the
+released names are absent.
+
+Mapping to records (``vlaa.records.Record`` fields)
+---------------------------------------------------
+``source`` = the ``<source>`` folder of the image path; ``reward_type`` from PAPER.md's table
+(``REWARD_TYPE_BY_FOLDER``; chartqa, downloaded by the script but absent from the table, is an
+unknown source); ``answer`` = ``gt`` (a box as 4 floats for ``iou``; the text after
+``†Answer:`` when ``gt`` holds a worked solution, the full ``gt`` then kept in
+``meta["released_gt"]``); ``reasoning`` / ``response`` from ``ds_answer``; ``has_aha`` from the
+reasoning; ``split`` from the file; ``meta`` = the released meta plus ``release_file`` and
+``teacher: "released"``.
+
+Bad rows are yielded with ``SourceRow.problem`` (``missing_field``, ``invalid_field``,
+``invalid_image_path``, ``parent_image_path``, ``unknown_source``, ``invalid_answer``,
+``malformed_response``, and for JSON lines ``invalid_json`` / ``non_utf8``). A JSON array broken
+mid-file cannot be resynchronised: the rows before the break are yielded, then ``SourceError``
+names the file, the items read and the byte range of the break (a truncated or corrupt download
+should be fetched again, not imported in part; how many records it lost is unknown, so they
+cannot be counted in quarantine).
+
+Options (``SourceSpec.options``): ``files``, a list of file names under the root (split from the
+name: ``sft`` or ``grpo`` in it) or a mapping ``{name: "sft" | "rl"}``. Default: the released
+files that exist. ``spec.path`` may also name one release file directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO, Literal
+
+import ijson
+
+from vlaa.data import rules
+from vlaa.data.sources.base import BOTH_ROLES, SourceError, SourceReader, SourceRow, SourceSpec
+from vlaa.records import IMAGES_DIR, check_relative_image_path
+
+SFT_FILE = "VLAA-Thinking-SFT-126K.json"
+GRPO_FILE = "VLAA-Thinking-GRPO-25K.json"
+# split -> file names in order of preference: the released name, then the README's older one.
+DEFAULT_FILES: dict[str, tuple[str, ...]] = {
+    "sft": (SFT_FILE, "train-sft.json"),
+    "rl": (GRPO_FILE, "train-grpo.json"),
+}
+
+# Image folder -> reward type, from PAPER.md's source table.
+REWARD_TYPE_BY_FOLDER: dict[str, str] = {
+    "clevr_math": "digit",
+    "geoqa170k": "mcq",
+    "synthesis": "math",  # Math PUMA, Synthesis subset
+    "arxivqa": "mcq",
+    "docvqa": "open",
+    "vizwiz": "open",
+    "allava_laion": "open",
+    "coco": "iou",  # LLaVA-CoT COCO
+    "vg": "iou",  # LLaVA-CoT VisualGenome
+}
+
+ANSWER_TEXT_FIELD = "ds_answer"
+REQUIRED_FIELDS: tuple[str, ...] = ("id", "image", "question", "gt")
+TEXT_FIELDS: tuple[str, ...] = ("image", "question", "caption", ANSWER_TEXT_FIELD)
+# Math PUMA's ground truth is a worked solution; the final answer follows this mark.
+FINAL_ANSWER_MARK = "†Answer:"
+RELEASE_TEACHER = "released"
+
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_BOX_RE = re.compile(r"^\[\s*" + r"\s*,\s*".join([f"({_NUMBER})"] * 4) + r"\s*\]$")
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+Format = Literal["array", "jsonl"]
+Problem = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class ReleaseFile:
+    """One release file to read: where it is, the split of its records, its format."""
+
+    path: Path
+    split: str
+    format: Format
+    start: int  # byte offset of the content (after a UTF-8 byte-order mark)
+
+
+def open_release(spec: SourceSpec, root: Path) -> SourceReader:
+    """Open a downloaded VLAA-Thinking release at ``root`` (a folder, or one release file)."""
+    root, files = _release_files(spec, root)
+    image_root = root / IMAGES_DIR
+    rows: Iterator[SourceRow] = itertools.chain.from_iterable(
+        _file_rows(file, image_root) for file in files
+    )
+    if spec.limit is not None:
+        rows = itertools.islice(rows, spec.limit)
+    return SourceReader(name="release", rows=rows, image_prefix="", roles=BOTH_ROLES)
+
+
+def _release_files(spec: SourceSpec, root: Path) -> tuple[Path, list[ReleaseFile]]:
+    """The folder holding ``images/`` and the files to read, checked before any row is read."""
+    unknown = sorted(set(spec.options) - {"files"})
+    if unknown:
+        raise SourceError(f"release: unknown option(s) {', '.join(unknown)}; the only one is files")
+    if root.is_file():
+        if "files" in spec.options:
+            raise SourceError(f"release: {root} is a file; give a folder to choose files in it")
+        named = {root.name: _split_from_name(root.name)}
+        root = root.parent
+    elif "files" in spec.options:
+        named = _named_files(spec.options["files"])
+    else:
+        named = _default_files(root)
+    files: list[ReleaseFile] = []
+    for name, split in named.items():
+        path = root / name
+        if not path.is_file():
+            raise SourceError(f"release: {path} does not exist")
+        file_format, start = detect_format(path)
+        files.append(ReleaseFile(path=path, split=split, format=file_format, start=start))
+    return root, files
+
+
+def _default_files(root: Path) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for split, names in DEFAULT_FILES.items():
+        existing = [name for name in names if (root / name).is_file()]
+        if existing:
+            found[existing[0]] = split
+    if not found:
+        raise SourceError(
+            f"release: no release file in {root}: expected {SFT_FILE} and/or {GRPO_FILE} "
+            "(or name the files with options.files)"
+        )
+    return found
+
+
+def _named_files(option: Any) -> dict[str, str]:
+    if isinstance(option, str):
+        option = [option]
+    if isinstance(option, dict):
+        bad = {name: split for name, split in option.items() if split not in DEFAULT_FILES}
+        if bad:
+            raise SourceError(f"release: options.files splits must be sft or rl, got {bad}")
+        named = {str(name): str(split) for name, split in option.items()}
+    elif isinstance(option, list) and all(isinstance(name, str) for name in option):
+        named = {name: _split_from_name(name) for name in option}
+    else:
+        raise SourceError(
+            "release: options.files must be a list of file names or a {name: split} mapping"
+        )
+    if not named:
+        raise SourceError("release: options.files names no file")
+    return named
+
+
+def _split_from_name(name: str) -> str:
+    lowered = name.lower()
+    if "grpo" in lowered:
+        return "rl"
+    if "sft" in lowered:
+        return "sft"
+    raise SourceError(
+        f"release: cannot tell the split of {name!r} from its name (no 'sft' or 'grpo' in it); "
+        f"give options.files as {{{name!r}: 'sft' | 'rl'}}"
+    )
+
+
+def detect_format(path: Path) -> tuple[Format, int]:
+    """``("array" | "jsonl", content start)`` from the first non-whitespace byte of ``path``."""
+    with path.open("rb") as handle:
+        start = len(_UTF8_BOM) if handle.read(len(_UTF8_BOM)) == _UTF8_BOM else 0
+        handle.seek(start)
+        while block := handle.read(65536):
+            stripped = block.lstrip()
+            if not stripped:
+                continue
+            if stripped[:1] == b"[":
+                return "array", start
+            if stripped[:1] == b"{":
+                return "jsonl", start
+            raise SourceError(
+                f"release: {path} is neither a JSON array nor JSON lines "
+                f"(starts with {stripped[:20]!r})"
+            )
+    raise SourceError(f"release: {path} is empty")
+
+
+def _file_rows(file: ReleaseFile, image_root: Path) -> Iterator[SourceRow]:
+    if file.format == "array":
+        return _array_rows(file, image_root)
+    return _jsonl_rows(file, image_root)
+
+
+def _jsonl_rows(file: ReleaseFile, image_root: Path) -> Iterator[SourceRow]:
+    name = file.path.name
+    with file.path.open("rb") as handle:
+        handle.seek(file.start)
+        for number, raw in enumerate(handle, start=1):
+            line = raw.strip()
+            if not line:
+                continue
+            location = f"{name}:line {number}"
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                detail = f"line is not valid UTF-8 ({error.reason} at byte {error.start})"
+                yield SourceRow(line, image_root, location, ("non_utf8", detail))
+                continue
+            try:
+                released = json.loads(text)
+            except json.JSONDecodeError as error:
+                detail = f"line is not valid JSON ({error.msg} at column {error.colno})"
+                yield SourceRow(line, image_root, location, ("invalid_json", detail))
+                continue
+            yield _row(released, file, location, image_root)
+
+
+class _ReadTracker:
+    """A binary file as ijson reads it, keeping the last block read (for error messages)."""
+
+    def __init__(self, handle: BinaryIO, start: int) -> None:
+        self._handle = handle
+        self.block = b""
+        self.block_start = start
+
+    def read(self, size: int = -1) -> bytes:
+        self.block_start += len(self.block)
+        self.block = self._handle.read(size)
+        return self.block
+
+
+def _array_rows(file: ReleaseFile, image_root: Path) -> Iterator[SourceRow]:
+    name = file.path.name
+    with file.path.open("rb") as handle:
+        handle.seek(file.start)
+        tracker = _ReadTracker(handle, file.start)
+        read = 0
+        try:
+            # use_float: numbers as float, not Decimal, so rows equal those of JSON lines.
+            for read, released in enumerate(ijson.items(tracker, "item", use_float=True), 1):
+                yield _row(released, file, f"{name}:item {read}", image_root)
+        except ijson.JSONError as error:
+            raise SourceError(_parse_error_message(file.path, read, tracker, error)) from error
+
+
+def _parse_error_message(path: Path, read: int, tracker: _ReadTracker, error: Exception) -> str:
+    raw = error.args[0] if error.args else b""
+    message = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "replace")
+    lines = message.split(b"\n")
+    reason = lines[0].decode("utf-8", "replace").strip() or type(error).__name__
+    block_end = tracker.block_start + len(tracker.block)
+    offset = _error_offset(lines, tracker.block)
+    if not tracker.block:
+        where = f"at byte offset {block_end} (end of file: truncated?)"
+    elif offset is not None:
+        where = f"at byte offset {tracker.block_start + offset}"
+    else:
+        where = f"between byte offsets {tracker.block_start} and {block_end}"
+    return (
+        f"release: {path} is not a valid JSON array: {reason}, {where}, after item {read} "
+        f"({read} rows were read before it; the rest of the file cannot be read)"
+    )
+
+
+def _error_offset(lines: list[bytes], block: bytes) -> int | None:
+    """The offset in ``block`` where yajl stopped, from the context its message quotes.
+
+    yajl quotes up to 30 bytes either side of the offset (newlines shown as spaces), padded
+    with spaces so the offset falls under the caret of the "(right here) ------^" line.
+    None when the context is missing or matches more than one place.
+    """
+    if len(lines) < 3 or b"(right here)" not in lines[2] or not block:
+        return None
+    context, caret = lines[1], lines[2].index(b"^")
+    text = block.replace(b"\n", b" ").replace(b"\r", b" ")
+    found: set[int] = set()
+    quoted = context.lstrip(b" ")
+    # Offset >= 30: 10 spaces, then the 30 bytes before the offset and up to 30 after it.
+    snippet = context[10:]
+    position = text.find(snippet)
+    while position != -1 and len(found) < 2:
+        found.add(position + caret - 10)
+        position = text.find(snippet, position + 1)
+    # Offset < 30: the quote starts at the block's first byte.
+    for offset in range(min(30, len(text) + 1)):
+        padding = caret - offset
+        if padding >= 0 and context[padding:] and text.startswith(context[padding:]):
+            found.add(offset)
+    found = {offset for offset in found if 0 <= offset <= len(text)}
+    if len(found) != 1 or not quoted:
+        return None
+    return found.pop()
+
+
+def _row(released: Any, file: ReleaseFile, location: str, image_root: Path) -> SourceRow:
+    if not isinstance(released, dict):
+        kind = type(released).__name__
+        raw = json.dumps(released, ensure_ascii=False).encode("utf-8")
+        return SourceRow(raw, image_root, location, ("invalid_json", f"a JSON {kind}, not object"))
+    data, problem = map_released(released, file.path.name, file.split)
+    return SourceRow(data, image_root, location, problem)
+
+
+def map_released(
+    released: dict[str, Any], release_file: str, split: str
+) -> tuple[dict[str, Any], Problem | None]:
+    """Record fields of one released object, or the known fields and the problem found."""
+    partial: dict[str, Any] = {"id": "" if released.get("id") is None else str(released["id"])}
+    required = (*REQUIRED_FIELDS, ANSWER_TEXT_FIELD) if split == "sft" else REQUIRED_FIELDS
+    missing = [name for name in required if released.get(name) in (None, "", [], {})]
+    if missing:
+        return partial, ("missing_field", f"missing field(s): {', '.join(missing)}")
+    problem = _type_problem(released)
+    if problem:
+        return partial, problem
+    image, problem = normalise_image_path(released["image"])
+    if problem:
+        return partial, problem
+    source = image.split("/", 1)[0]
+    partial.update(source=source, image=image)
+    reward_type = REWARD_TYPE_BY_FOLDER.get(source)
+    if reward_type is None:
+        known = ", ".join(REWARD_TYPE_BY_FOLDER)
+        return partial, (
+            "unknown_source",
+            f"image folder {source!r} is not a known source ({known})",
+        )
+    answer, problem = ground_truth(released["gt"], reward_type)
+    if problem:
+        return partial, problem
+    reasoning = response = ""
+    if released.get(ANSWER_TEXT_FIELD):
+        reasoning, final = rules.split_reasoning_output(released[ANSWER_TEXT_FIELD])
+        if final is None:
+            detail = f"{ANSWER_TEXT_FIELD} has no <think>...</think> followed by an answer"
+            return partial, ("malformed_response", detail)
+        response = rules.format_response(reasoning, final)
+    meta = {**(released.get("meta") or {}), "release_file": release_file}
+    meta["teacher"] = RELEASE_TEACHER
+    gt = released["gt"]
+    if reward_type != "iou" and isinstance(gt, str) and answer != gt.strip():
+        meta["released_gt"] = gt  # a worked solution; the answer is its final part
+    record = {
+        **partial,
+        "question": released["question"],
+        "answer": answer,
+        "reward_type": reward_type,
+        "caption": released.get("caption") or "",
+        "reasoning": reasoning,
+        "response": response,
+        "has_aha": rules.has_aha(reasoning),
+        "split": split,
+        "meta": meta,
+    }
+    return record, None
+
+
+def _type_problem(released: dict[str, Any]) -> Problem | None:
+    if not isinstance(released["id"], str | int) or isinstance(released["id"], bool):
+        return "invalid_field", f"id is a JSON {type(released['id']).__name__}, not text"
+    for name in TEXT_FIELDS:
+        value = released.get(name)
+        if value is not None and not isinstance(value, str):
+            return "invalid_field", f"{name} is a JSON {type(value).__name__}, not text"
+    meta = released.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        return "invalid_field", f"meta is a JSON {type(meta).__name__}, not an object"
+    return None
+
+
+def normalise_image_path(raw: str) -> tuple[str, Problem | None]:
+    """The image path relative to ``images/``: ``<source>/...``, and any problem with it.
+
+    The release writes ``clevr_math/x.png`` and ``/allava_laion/images/x.jpeg``; PAPER.md
+    writes ``images/<source>/...``. All three mean a file under ``<root>/images``.
+    """
+    if "\\" in raw:
+        return raw, ("invalid_image_path", f"image path {raw!r} uses backslashes")
+    parts = [part for part in PurePosixPath(raw.strip()).parts if part != "/"]
+    if parts and parts[0] == IMAGES_DIR:
+        parts = parts[1:]
+    path = "/".join(parts)
+    try:
+        check_relative_image_path(path)
+    except ValueError as error:
+        reason = "parent_image_path" if "'..'" in str(error) else "invalid_image_path"
+        return path, (reason, str(error))
+    if len(parts) < 2:
+        return path, ("invalid_image_path", f"image path {raw!r} has no <source> folder")
+    return path, None
+
+
+def ground_truth(gt: Any, reward_type: str) -> tuple[str | list[float], Problem | None]:
+    """The record answer for a released ``gt``: a box for ``iou``, else text."""
+    if reward_type == "iou":
+        box = parse_box(gt)
+        if box is None:
+            return "", ("invalid_answer", f"iou ground truth {gt!r} is not a box [x1, y1, x2, y2]")
+        return box, None
+    if _is_number(gt):
+        return str(gt), None
+    if not isinstance(gt, str):
+        return "", ("invalid_answer", f"{reward_type} ground truth is a JSON {type(gt).__name__}")
+    if FINAL_ANSWER_MARK in gt:
+        final = gt.rsplit(FINAL_ANSWER_MARK, 1)[1].strip().removesuffix(".").strip()
+        if final:
+            return final, None
+    return gt.strip(), None
+
+
+def parse_box(gt: Any) -> list[float] | None:
+    """4 finite floats from ``"[x1, y1, x2, y2]"`` or a list of 4 numbers, else None."""
+    if isinstance(gt, str):
+        match = _BOX_RE.match(gt.strip())
+        values: list[Any] = list(match.groups()) if match else []
+    elif isinstance(gt, list) and all(_is_number(value) for value in gt):
+        values = gt
+    else:
+        return None
+    box = [float(value) for value in values]
+    if len(box) != 4 or not all(math.isfinite(value) for value in box):
+        return None
+    return box
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
