@@ -21,9 +21,11 @@ from vlaa.components.build_dataset.step import (
     build_dataset,
 )
 from vlaa.data.datacard import DataCard
+from vlaa.data.offline_teacher import OfflineTeacher
 from vlaa.data.sources import SourceSpec
+from vlaa.data.sources.release_fixture import write_release_file
 from vlaa.data.synthetic import SyntheticConfig, generate
-from vlaa.records import read_records, write_records
+from vlaa.records import Record, read_records, write_records
 
 SPLITS = ("sft", "rl", "eval")
 
@@ -149,3 +151,42 @@ def test_data_build_counters_reach_the_pushgateway(
         assert (
             pushed_value(group, "vlaa_data_records_kept_total", split=split) == card.splits[split]
         )
+
+
+class _NoTeacher(OfflineTeacher):
+    """Released records are already distilled: any teacher call is a bug."""
+
+    def caption(self, record: Record) -> str:
+        raise AssertionError(f"the teacher was asked to caption released record {record.id}")
+
+
+def test_released_files_keep_their_splits_and_skip_the_teacher(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    sft_rows = write_release_file(
+        release / "VLAA-Thinking-SFT-126K.json",
+        120_000,
+        fmt="array",
+        seed=1,
+        image_root=release / "images",
+        max_images=1000,
+    )
+    rl_rows = write_release_file(
+        release / "VLAA-Thinking-GRPO-25K.json",
+        60_000,
+        fmt="jsonl",
+        seed=2,
+        image_root=release / "images",
+        max_images=1000,
+    )
+    config = BuildDatasetConfig(
+        sources=[SourceSpec(kind="release", path=str(release))], eval_size=4, max_drop_share=0.5
+    )
+    card = _build(tmp_path / "out", config, teacher=_NoTeacher())
+    assert card.original == sft_rows + rl_rows
+    assert card.dropped == 0
+    kept = {s: list(read_records(tmp_path / "out" / s / "records.jsonl")) for s in SPLITS}
+    assert len(kept["eval"]) == 4
+    assert all(r.response.startswith("<think>") for r in kept["sft"] + kept["rl"])
+    assert all(r.meta["release_file"].startswith("VLAA-Thinking-SFT") for r in kept["sft"])
+    assert all(r.meta["release_file"].startswith("VLAA-Thinking-GRPO") for r in kept["rl"])
+    assert card.splits["sft"] + card.splits["rl"] + 4 + card.quarantined == card.original
