@@ -17,6 +17,8 @@ from vlaa.cli import app
 COMMANDS = (
     "run",
     "compile",
+    "submit",
+    "schedule",
     "make-tiny-model",
     "build-dataset",
     "sft",
@@ -159,7 +161,7 @@ def test_compile_writes_the_pipeline(tmp_path: Path) -> None:
     target = tmp_path / "tmp" / "x.yaml"
     result = _invoke("compile", "--output", str(target))
     assert result.exit_code == 0, result.output
-    spec = yaml.safe_load(target.read_text())
+    spec = next(yaml.safe_load_all(target.read_text()))
     assert spec["pipelineInfo"]["name"] == "vlaa-thinker"
     assert "comp-grpo" in spec["components"]
 
