@@ -14,6 +14,7 @@ from kfp import local
 
 from vlaa.components.compare.step import ARMS
 from vlaa.parameters import RunParameters
+from vlaa.pipelines import kubernetes
 from vlaa.pipelines.sft_vs_rl import vlaa_sft_vs_rl
 from vlaa.pipelines.vlaa_thinker import vlaa_thinker
 from vlaa.stages import EVENTS_ENV, read_events
@@ -69,8 +70,11 @@ def run_local(params: RunParameters, output_dir: Path, pipeline: str = THINKER) 
     # The component images are not used by the subprocess runner; its warning about them is noise.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+        # Resource and placement settings are for the cluster (pipelines/kubernetes.py).
+        warnings.filterwarnings("ignore", message=".*no effect in the current local runner.*")
         try:
-            pipeline_function(**kfp_arguments(params, pipeline))
+            with kubernetes.local_run():
+                pipeline_function(**kfp_arguments(params, pipeline))
         except RuntimeError as failure:
             error = str(failure)
         finally:

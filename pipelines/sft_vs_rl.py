@@ -4,7 +4,7 @@ Arms (PAPER.md, "SFT or RL?"): the base model, SFT only, GRPO only (from the bas
 SFT then GRPO. Each arm is evaluated on the same held-out split; ``compare`` writes one table
 and one figure (accuracy per arm, the GRPO arms' reward and response-length curves). The SFT
 subset is the ``sft_config`` group's business (e.g. ``subset_size``), shared by both SFT arms
-through the one SFT task they share.
+through the one SFT task they share. Kubernetes settings per task: ``kubernetes.configure``.
 """
 
 from kfp import dsl
@@ -15,6 +15,15 @@ from vlaa.components.evaluate.component import evaluate
 from vlaa.components.grpo.component import grpo
 from vlaa.components.prepare.component import prepare
 from vlaa.components.sft.component import sft
+from vlaa.pipelines.kubernetes import (
+    CPU_NODE_SELECTOR,
+    GPU_COUNT,
+    GPU_NODE_SELECTOR,
+    GPU_TOLERATIONS,
+    GPU_TYPE,
+    Cluster,
+    configure,
+)
 
 PIPELINE_NAME = "vlaa-sft-vs-rl"
 
@@ -26,7 +35,14 @@ def vlaa_sft_vs_rl(
     sft_config: dict = {},  # noqa: B006
     grpo_config: dict = {},  # noqa: B006
     evaluate_config: dict = {},  # noqa: B006
+    # Cluster placement (kubernetes.py); the local runner ignores them.
+    gpu_type: str = GPU_TYPE,
+    gpu_count: int = GPU_COUNT,
+    gpu_node_selector: dict = GPU_NODE_SELECTOR,
+    gpu_tolerations: list = GPU_TOLERATIONS,
+    cpu_node_selector: dict = CPU_NODE_SELECTOR,
 ) -> None:
+    cluster = Cluster(gpu_type, gpu_count, gpu_node_selector, gpu_tolerations, cpu_node_selector)
     prepared = prepare(
         base_model_source=base_model,
         grpo_init="sft",  # validated like any run; the study runs both GRPO arms anyway
@@ -36,7 +52,9 @@ def vlaa_sft_vs_rl(
         evaluate=evaluate_config,
         publish={},
     )
+    configure(prepared, cluster)
     data_task = build_dataset(config=data).after(prepared)
+    configure(data_task, cluster)
     base_model_artifact = prepared.outputs["base_model"]
     eval_split = data_task.outputs["eval_split"]
 
@@ -47,9 +65,10 @@ def vlaa_sft_vs_rl(
         label="base",
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
     ).set_display_name("evaluate base")
+    configure(base_eval, cluster)
 
     def evaluated(model, label: str):
-        return evaluate(
+        task = evaluate(
             model=model,
             eval_split=eval_split,
             config=evaluate_config,
@@ -57,6 +76,7 @@ def vlaa_sft_vs_rl(
             run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             base_report=base_eval.outputs["report"],
         ).set_display_name(f"evaluate {label}")
+        return configure(task, cluster)
 
     tuned = sft(
         base_model=base_model_artifact,
@@ -64,6 +84,7 @@ def vlaa_sft_vs_rl(
         config=sft_config,
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
     )
+    configure(tuned, cluster)
     from_base = grpo(
         init_model=base_model_artifact,
         train_split=data_task.outputs["rl_split"],
@@ -71,6 +92,7 @@ def vlaa_sft_vs_rl(
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         arm="base",
     ).set_display_name("grpo (from base)")
+    configure(from_base, cluster)
     from_sft = grpo(
         init_model=tuned.outputs["model"],
         train_split=data_task.outputs["rl_split"],
@@ -78,7 +100,8 @@ def vlaa_sft_vs_rl(
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         arm="sft",
     ).set_display_name("grpo (from sft)")
-    compare(
+    configure(from_sft, cluster)
+    compared = compare(
         base_report=base_eval.outputs["report"],
         sft_report=evaluated(tuned.outputs["model"], "sft").outputs["report"],
         grpo_report=evaluated(from_base.outputs["model"], "grpo").outputs["report"],
@@ -86,3 +109,4 @@ def vlaa_sft_vs_rl(
         grpo_model=from_base.outputs["model"],
         sft_grpo_model=from_sft.outputs["model"],
     ).set_display_name("compare arms")
+    configure(compared, cluster)

@@ -4,6 +4,8 @@
 arms are two branches of one DAG (``dsl.If``/``dsl.Elif``), each ending in its own evaluate and
 publish tasks, because KFP 2.17's local runner cannot merge artifacts from branches with
 ``dsl.OneOf``. A value other than 'sft' or 'base' is rejected by the first task (prepare).
+Every task gets its Kubernetes settings from ``kubernetes.configure`` (placement from the
+``gpu_*`` / ``cpu_node_selector`` run parameters, env, cache, retries, timeout).
 """
 
 from kfp import dsl
@@ -14,11 +16,20 @@ from vlaa.components.grpo.component import grpo
 from vlaa.components.prepare.component import prepare
 from vlaa.components.publish.component import publish
 from vlaa.components.sft.component import sft
+from vlaa.pipelines.kubernetes import (
+    CPU_NODE_SELECTOR,
+    GPU_COUNT,
+    GPU_NODE_SELECTOR,
+    GPU_TOLERATIONS,
+    GPU_TYPE,
+    Cluster,
+    configure,
+)
 
 PIPELINE_NAME = "vlaa-thinker"
 
 
-def _train_tail(init_model, data, base_eval, params: dict, arm: str) -> None:
+def _train_tail(init_model, data, base_eval, params: dict, arm: str, cluster: Cluster) -> None:
     """GRPO from ``init_model``, then evaluate and publish the result."""
     trained = grpo(
         init_model=init_model,
@@ -27,6 +38,7 @@ def _train_tail(init_model, data, base_eval, params: dict, arm: str) -> None:
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         arm=arm,
     ).set_display_name(f"grpo (from {arm})")
+    configure(trained, cluster)
     scored = evaluate(
         model=trained.outputs["model"],
         eval_split=data.outputs["eval_split"],
@@ -35,7 +47,8 @@ def _train_tail(init_model, data, base_eval, params: dict, arm: str) -> None:
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         base_report=base_eval.outputs["report"],  # the report compares with the base model
     ).set_display_name("evaluate trained")
-    publish(
+    configure(scored, cluster)
+    published = publish(
         model=trained.outputs["model"],
         eval_report=scored.outputs["report"],
         base_report=base_eval.outputs["report"],
@@ -44,6 +57,7 @@ def _train_tail(init_model, data, base_eval, params: dict, arm: str) -> None:
         arm=arm,
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
     ).set_display_name("publish")
+    configure(published, cluster)
 
 
 @dsl.pipeline(name=PIPELINE_NAME, description=__doc__.splitlines()[0])
@@ -55,7 +69,14 @@ def vlaa_thinker(
     grpo_config: dict = {},  # noqa: B006
     evaluate_config: dict = {},  # noqa: B006
     publish_config: dict = {},  # noqa: B006
+    # Cluster placement (kubernetes.py); the local runner ignores them.
+    gpu_type: str = GPU_TYPE,
+    gpu_count: int = GPU_COUNT,
+    gpu_node_selector: dict = GPU_NODE_SELECTOR,
+    gpu_tolerations: list = GPU_TOLERATIONS,
+    cpu_node_selector: dict = CPU_NODE_SELECTOR,
 ) -> None:
+    cluster = Cluster(gpu_type, gpu_count, gpu_node_selector, gpu_tolerations, cpu_node_selector)
     params = {
         "data": data,
         "sft": sft_config,
@@ -64,7 +85,9 @@ def vlaa_thinker(
         "publish": publish_config,
     }
     prepared = prepare(base_model_source=base_model, grpo_init=grpo_init, **params)
+    configure(prepared, cluster)
     data_task = build_dataset(config=data).after(prepared)
+    configure(data_task, cluster)
     base_eval = evaluate(
         model=prepared.outputs["base_model"],
         eval_split=data_task.outputs["eval_split"],
@@ -72,6 +95,7 @@ def vlaa_thinker(
         label="base",
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
     ).set_display_name("evaluate base")
+    configure(base_eval, cluster)
     with dsl.If(grpo_init == "sft", name="grpo-from-sft"):
         tuned = sft(
             base_model=prepared.outputs["base_model"],
@@ -79,6 +103,7 @@ def vlaa_thinker(
             config=sft_config,
             run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         )
-        _train_tail(tuned.outputs["model"], data_task, base_eval, params, "sft")
+        configure(tuned, cluster)
+        _train_tail(tuned.outputs["model"], data_task, base_eval, params, "sft", cluster)
     with dsl.Elif(grpo_init == "base", name="grpo-from-base"):
-        _train_tail(prepared.outputs["base_model"], data_task, base_eval, params, "base")
+        _train_tail(prepared.outputs["base_model"], data_task, base_eval, params, "base", cluster)

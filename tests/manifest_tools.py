@@ -495,6 +495,9 @@ _REFERENCE_KEY = re.compile(r"(Name|Ref|KeyKey|TokenKey)$")
 _REFERENCE_VALUE = re.compile(r"^[A-Za-z0-9_.-]{1,253}$")
 _HARMLESS_VALUE = re.compile(r"^(|true|false|null|~|\d+|\|[-+]?|>[-+]?|\{\}|\[\])$", re.IGNORECASE)
 _ENV_REFERENCE = re.compile(r"^\"?\$\{?[A-Z_][A-Z0-9_]*\}?\"?$")
+# KFP's secretAsEnv names a key of the Secret: `secretKey: AWS_SECRET_ACCESS_KEY` (env-var-like
+# names only; a value such as `secretKey: hunter2` is still flagged).
+_SECRET_KEY_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 
 
 def _entropy(text: str) -> float:
@@ -529,6 +532,8 @@ def scan_text(text: str, where: str) -> list[Finding]:
         if _HARMLESS_VALUE.match(value) or value == PLACEHOLDER or _ENV_REFERENCE.match(value):
             continue
         if _REFERENCE_KEY.search(key) and _REFERENCE_VALUE.match(value):
+            continue
+        if key == "secretKey" and _SECRET_KEY_NAME.match(value):
             continue
         findings.append(Finding(where, number, f"literal value for {key!r}"))
     return findings

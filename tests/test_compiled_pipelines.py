@@ -55,6 +55,8 @@ def test_kubernetes_manifest_holds_the_pipeline_and_its_version(tmp_path: Path) 
     version = kinds["PipelineVersion"]
     assert version["metadata"] == {"name": "vlaa-sft-vs-rl-0.2.0", "namespace": "vlaa"}
     assert version["spec"]["pipelineName"] == "vlaa-sft-vs-rl"
-    ir = yaml.safe_load((COMPILED / "vlaa-sft-vs-rl.yaml").read_text())
+    # The IR file holds the pipeline spec, then the platform (Kubernetes) spec.
+    ir, platform = yaml.safe_load_all((COMPILED / "vlaa-sft-vs-rl.yaml").read_text())
     assert version["spec"]["pipelineSpec"]["root"] == ir["root"]
+    assert version["spec"]["platformSpec"] == platform
     assert scan_text(path.read_text(), str(path)) == []

@@ -459,7 +459,8 @@ def test_max_pixels_reaches_the_image_processor(tiny_model_dir: Path) -> None:
 def test_trained_evaluation_gets_the_base_report(tmp_path: Path) -> None:
     from vlaa.pipelines.compile import compile_pipeline
 
-    spec = yaml.safe_load(compile_pipeline("vlaa-thinker", tmp_path / "p.yaml").read_text())
+    path = compile_pipeline("vlaa-thinker", tmp_path / "p.yaml")
+    spec = next(yaml.safe_load_all(path.read_text()))
     component = spec["components"]["comp-evaluate"]
     assert component["inputDefinitions"]["artifacts"]["base_report"]["isOptional"] is True
     outputs = component["outputDefinitions"]["artifacts"]

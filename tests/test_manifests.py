@@ -449,6 +449,7 @@ def test_no_secret_values_in_rendered_manifests(
         "blob: " + "dGhpcyBpcyBhIHNlY3JldCB2YWx1ZSBvZiBzb21lIGxlbmd0aA" + "==",
         "token: 0123456789abcdef0123456789abcdef01234567",
         "url: http://admin:" + "s3cret@minio:9000",
+        "secretKey: hunter2hunter2",
     ],
 )
 def test_secret_scanner_flags_real_looking_values(line: str) -> None:
@@ -461,6 +462,7 @@ def test_secret_scanner_flags_real_looking_values(line: str) -> None:
         f"AWS_SECRET_ACCESS_KEY: {PLACEHOLDER}",
         "secretKeyKey: AWS_SECRET_ACCESS_KEY",
         "secretName: vlaa-s3-credentials",
+        "secretKey: AWS_SECRET_ACCESS_KEY",
         "automountServiceAccountToken: false",
         "- secretKeyRef:",
         "sourceLabels: [__meta_kubernetes_pod_container_port_number]",

@@ -14,6 +14,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from vlaa.parameters import validate_parameters
 from vlaa.pipelines.compile import compile_pipeline
+from vlaa.pipelines.kubernetes import CLUSTER_PARAMETERS
 from vlaa.stages import EVENTS_ENV
 
 COMPONENTS = ("prepare", "build-dataset", "sft", "grpo", "evaluate", "publish")
@@ -41,7 +42,7 @@ STAGES_SFT_ARM = (
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     path = compile_pipeline("vlaa-thinker", tmp_path_factory.mktemp("compiled") / "p.yaml")
-    return yaml.safe_load(path.read_text())
+    return next(yaml.safe_load_all(path.read_text()))  # then the platform spec
 
 
 def _all_tasks(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -64,7 +65,7 @@ def test_compiled_pipeline_defines_every_component(compiled: dict[str, Any]) -> 
 
 def test_compiled_pipeline_has_the_grouped_run_parameters(compiled: dict[str, Any]) -> None:
     parameters = compiled["root"]["inputDefinitions"]["parameters"]
-    assert set(parameters) == set(ROOT_PARAMETERS)
+    assert set(parameters) == {*ROOT_PARAMETERS, *CLUSTER_PARAMETERS}
     assert parameters["base_model"]["parameterType"] == "STRING"
     assert parameters["grpo_init"]["defaultValue"] == "sft"
     for group in ("data", "sft_config", "grpo_config", "evaluate_config", "publish_config"):

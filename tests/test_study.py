@@ -12,6 +12,7 @@ import yaml
 from vlaa.components.compare.step import ARMS, compare, html_page
 from vlaa.parameters import validate_parameters
 from vlaa.pipelines.compile import compile_pipeline
+from vlaa.pipelines.kubernetes import CLUSTER_PARAMETERS
 from vlaa.stages import EVENTS_ENV
 from vlaa.training.common import TRAIN_LOG_IN_MODEL
 
@@ -62,7 +63,8 @@ def test_compare_tabulates_every_arm_and_the_grpo_dynamics(tmp_path: Path) -> No
 
 
 def test_compiled_study_runs_every_arm_from_one_dataset(tmp_path: Path) -> None:
-    spec = yaml.safe_load(compile_pipeline("vlaa-sft-vs-rl", tmp_path / "s.yaml").read_text())
+    path = compile_pipeline("vlaa-sft-vs-rl", tmp_path / "s.yaml")
+    spec = next(yaml.safe_load_all(path.read_text()))
     tasks = spec["root"]["dag"]["tasks"]
     by_component = {}
     for name, task in tasks.items():
@@ -86,6 +88,7 @@ def test_compiled_study_runs_every_arm_from_one_dataset(tmp_path: Path) -> None:
         "sft_config",
         "grpo_config",
         "evaluate_config",
+        *CLUSTER_PARAMETERS,
     }
 
 
