@@ -53,7 +53,7 @@ def vlaa_sft_vs_rl(
         publish={},
     )
     configure(prepared, cluster)
-    data_task = build_dataset(config=data).after(prepared)
+    data_task = build_dataset(config=data, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER).after(prepared)
     configure(data_task, cluster)
     base_model_artifact = prepared.outputs["base_model"]
     eval_split = data_task.outputs["eval_split"]

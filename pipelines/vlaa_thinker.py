@@ -86,7 +86,7 @@ def vlaa_thinker(
     }
     prepared = prepare(base_model_source=base_model, grpo_init=grpo_init, **params)
     configure(prepared, cluster)
-    data_task = build_dataset(config=data).after(prepared)
+    data_task = build_dataset(config=data, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER).after(prepared)
     configure(data_task, cluster)
     base_eval = evaluate(
         model=prepared.outputs["base_model"],

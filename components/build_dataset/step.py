@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
+import os
 import random
 import shutil
 import tempfile
@@ -53,6 +53,7 @@ SYNTHETIC = "synthetic"
 QUARANTINE_FILE = "quarantine.jsonl"
 DROPS_FILE = "drops.jsonl"
 VALIDATE_STEP = "validate"
+TEACHER_CACHE_ENV = "VLAA_TEACHER_CACHE_DIR"
 
 
 class BuildDatasetConfig(BaseModel):
@@ -141,7 +142,10 @@ class BuildDatasetConfig(BaseModel):
 
         if not self.llm_teacher:
             raise ValueError("teacher 'llm' needs `llm_teacher` (endpoints of the four steps)")
-        return LLMTeacherConfig.model_validate(self.llm_teacher)
+        fields = dict(self.llm_teacher)
+        # On a cluster the cache lives on the vlaa-teacher-cache volume (manifests/base/teacher).
+        fields.setdefault("cache_dir", os.environ.get(TEACHER_CACHE_ENV, ""))
+        return LLMTeacherConfig.model_validate(fields)
 
 
 class DatasetBuildError(RuntimeError):
@@ -406,11 +410,11 @@ async def _run_distil(
         if teacher is None:
             teacher = await _default_teacher(config, stack)
         chosen = as_async(teacher)
-        # Wall seconds per call are worth keeping for a remote teacher only; the offline
-        # teacher's output stays byte-identical between runs.
-        settings = dataclasses.replace(settings, record_timings=chosen is teacher)
         await distil_stream(items, chosen, settings, emit, progress)
-        return chosen.labels()
+        labels = chosen.labels()
+        if hasattr(chosen, "stats"):  # calls, cache hits, attempts, latency per step
+            labels = {**labels, "stats": chosen.stats()}
+        return labels
 
 
 async def _default_teacher(config: BuildDatasetConfig, stack: contextlib.AsyncExitStack) -> Any:

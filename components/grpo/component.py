@@ -1,7 +1,7 @@
 """KFP wrapper of the GRPO step."""
 
 from kfp import dsl
-from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
 
 from vlaa.images import TRAINER_IMAGE
 
@@ -16,8 +16,13 @@ def grpo(
     model: Output[Model],
     metrics: Output[Metrics],
     curves: Output[HTML],
+    job_spec: Output[Artifact],
 ) -> None:
-    """GRPO with the mixed reward on the RL split (TRL GRPOTrainer); reward/KL/length curves."""
+    """GRPO with the mixed reward on the RL split (TRL GRPOTrainer); reward/KL/length curves.
+
+    ``config.distributed`` spreads it over GPUs (torchrun in this pod) or nodes (a Kubeflow
+    TrainJob / PyTorchJob); ``job_spec`` records what ran (the submitted job, as YAML).
+    """
     from vlaa.components.grpo.runtime import run_from_kfp
 
-    run_from_kfp(init_model, train_split, config, run_id, arm, model, metrics, curves)
+    run_from_kfp(init_model, train_split, config, run_id, arm, model, metrics, curves, job_spec)

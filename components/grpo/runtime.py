@@ -3,7 +3,7 @@
 Kept apart from ``component.py`` because KFP hides ``dsl.component`` at run time.
 """
 
-from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
 
 # Last logged value of each of these lands in the KFP Metrics artifact (the UI's scalar view);
 # the whole curve is in Prometheus and in the HTML artifact.
@@ -30,6 +30,7 @@ def run_from_kfp(
     model: Output[Model],
     metrics: Output[Metrics],
     curves: Output[HTML],
+    job_spec: Output[Artifact],
 ) -> None:
     from pathlib import Path
 
@@ -38,16 +39,37 @@ def run_from_kfp(
     from vlaa.stages import stage
     from vlaa.training.common import read_log
     from vlaa.training.curves import curves_html, per_type_reward_keys
+    from vlaa.training.distributed import (
+        check_batch_split,
+        in_pod_record,
+        run_distributed,
+        write_job_record,
+    )
 
     step_config = GRPOStepConfig.model_validate(config)
     with stage(f"grpo-from-{arm}") as report:
-        summary = run_grpo(
-            Path(init_model.path),
-            Path(train_split.path),
-            Path(model.path),
-            step_config,
-            extra_callbacks=metrics_callbacks("grpo", run_id, arm, step_config.metrics_settings()),
-        )
+        if step_config.distributed.is_single_process():
+            summary = run_grpo(
+                Path(init_model.path),
+                Path(train_split.path),
+                Path(model.path),
+                step_config,
+                extra_callbacks=metrics_callbacks(
+                    "grpo", run_id, arm, step_config.metrics_settings()
+                ),
+            )
+            record, outcome = in_pod_record(step_config.distributed), {"mode": "in-pod"}
+        else:
+            check_batch_split(
+                "grpo",
+                step_config.train_batch_completions,
+                step_config.per_device_batch_size,
+                step_config.distributed,
+            )
+            run = run_distributed("grpo", step_config, init_model, train_split, model, run_id, arm)
+            summary, record, outcome = run.summary, run.record, run.outcome
+        write_job_record(Path(job_spec.path), record)
+        job_spec.metadata.update(outcome)
         model.metadata.update(
             {
                 "stage": "grpo",
@@ -72,3 +94,4 @@ def run_from_kfp(
         Path(curves.path).write_text(page, encoding="utf-8")
         report.artifacts["model"] = model.path
         report.artifacts["curves"] = curves.path
+        report.artifacts["job_spec"] = job_spec.path

@@ -1,7 +1,7 @@
 """KFP wrapper of the SFT step."""
 
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
 from vlaa.images import TRAINER_IMAGE
 
@@ -13,8 +13,13 @@ def sft(
     config: dict,
     run_id: str,
     model: Output[Model],
+    job_spec: Output[Artifact],
 ) -> None:
-    """Supervised fine-tuning on the SFT split (TRL SFTTrainer, vision encoder frozen)."""
+    """Supervised fine-tuning on the SFT split (TRL SFTTrainer, vision encoder frozen).
+
+    ``config.distributed`` spreads it over GPUs (torchrun in this pod) or nodes (a Kubeflow
+    TrainJob / PyTorchJob); ``job_spec`` records what ran (the submitted job, as YAML).
+    """
     from vlaa.components.sft.runtime import run_from_kfp
 
-    run_from_kfp(base_model, train_split, config, run_id, model)
+    run_from_kfp(base_model, train_split, config, run_id, model, job_spec)

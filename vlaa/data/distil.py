@@ -17,7 +17,6 @@ import copy
 import inspect
 import mimetypes
 import sys
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,9 +89,6 @@ class DistilSettings:
     max_rewrite_word_delta: int = rules.MAX_REWRITE_WORD_DELTA
     max_in_flight: int = 256
     max_ahead: int = 4096
-    # Wall seconds per teacher call in meta["timings"]; off for the offline teacher, whose
-    # output must be byte-identical between runs.
-    record_timings: bool = True
 
 
 class StepProgress:
@@ -189,9 +185,8 @@ async def _distil_one(
     if record.response:  # imported already distilled (a released file): only the split
         progress.left_after(None)
         return _split(record, record.reasoning, item.roles, keep_given_split=True)
-    timings: dict[str, float] = {}
     try:
-        caption, reasoning, answer = await _run_teacher(item, teacher, settings, timings, progress)
+        caption, reasoning, answer = await _run_teacher(item, teacher, settings, progress)
     except _Dropped as dropped:
         progress.left_after(dropped.step)
         progress.count_drop()
@@ -206,8 +201,6 @@ async def _distil_one(
     meta = {**record.meta, **copy.deepcopy(labels)}
     if record.caption:
         meta.setdefault("teacher_models", {})["caption"] = "provided"
-    if timings and settings.record_timings:
-        meta["timings"] = {step: round(seconds, 3) for step, seconds in timings.items()}
     distilled = record.model_copy(
         update={
             "caption": caption,
@@ -223,7 +216,6 @@ async def _run_teacher(
     item: WorkItem,
     teacher: AsyncTeacher,
     settings: DistilSettings,
-    timings: dict[str, float],
     progress: StepProgress,
 ) -> tuple[str, str, str]:
     """Caption, reason, rewrite, verify; return (caption, reasoning, answer) or raise
@@ -233,15 +225,15 @@ async def _run_teacher(
     if not caption:
         image = item.image_path.read_bytes()
         mime = mimetypes.guess_type(item.image_path.name)[0] or "image/png"
-        caption = await _call("caption", timings, teacher.caption(record, image, mime))
+        caption = await _call("caption", teacher.caption(record, image, mime))
     progress.done("caption")
 
-    output = await _call("reason", timings, teacher.reason(record, caption))
+    output = await _call("reason", teacher.reason(record, caption))
     progress.done("reason")
     if rules.split_reasoning_output(output)[1] is None:
         raise _Dropped("reason", "no_answer", "the teacher's reasoning gives no answer")
 
-    rewritten = await _call("rewrite", timings, teacher.rewrite(output))
+    rewritten = await _call("rewrite", teacher.rewrite(output))
     progress.done("rewrite")
     if not rules.rewrite_within_limit(output, rewritten, settings.max_rewrite_word_delta):
         delta = rules.word_count(rewritten) - rules.word_count(output)
@@ -256,7 +248,7 @@ async def _run_teacher(
         raise _Dropped("rewrite", "no_answer", "the rewritten reasoning lost its answer")
 
     truth = record.answer_text()
-    verdict_text = await _call("verify", timings, teacher.verify(answer, truth, record.question))
+    verdict_text = await _call("verify", teacher.verify(answer, truth, record.question))
     progress.done("verify")
     verdict = rules.parse_verification(verdict_text)
     if verdict is None:
@@ -270,16 +262,19 @@ async def _run_teacher(
     return caption, reasoning, answer
 
 
-async def _call(step: str, timings: dict[str, float], call: Any) -> str:
-    """Await one teacher call; turn its failure into a drop of this record at ``step``."""
-    started = time.perf_counter()
+async def _call(step: str, call: Any) -> str:
+    """Await one teacher call; turn its failure into a drop of this record at ``step``.
+
+    An LLM teacher returns a ``ChatResult`` (text plus attempts, cache hit and latency, which
+    the data card aggregates per step); the offline teacher returns the text. Per-call timings
+    stay out of the records so that a resumed build writes byte-identical output.
+    """
     try:
         result = await call
     except TeacherError as error:
         reason = getattr(error, "reason", None) or "teacher_error"
         raise _Dropped(step, reason, str(error), getattr(error, "attempts", None)) from None
-    timings[step] = time.perf_counter() - started
-    return result
+    return result if isinstance(result, str) else result.text
 
 
 def _split(record: Record, reasoning: str, roles: frozenset[str], keep_given_split: bool) -> Record:

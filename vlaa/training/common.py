@@ -22,6 +22,7 @@ from transformers import (
 
 from vlaa.observability import MetricsSettings
 from vlaa.training.checkpoints import last_complete_checkpoint
+from vlaa.training.distributed import DistributedConfig
 
 
 class ConfigError(ValueError):
@@ -47,6 +48,11 @@ class TrainingRunFields(BaseModel):
         "default: next to the output",
     )
     seed: int = 42
+    distributed: DistributedConfig = Field(
+        default_factory=DistributedConfig,
+        description="GPUs and nodes: one process in the step's pod by default; several GPUs "
+        "run torchrun in the pod; several nodes submit a TrainJob / PyTorchJob",
+    )
 
     def metrics_settings(self) -> MetricsSettings:
         """Where to export metrics; the environment fills what the config leaves unset."""

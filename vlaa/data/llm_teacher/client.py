@@ -1,0 +1,567 @@
+"""An async client for OpenAI-compatible ``/chat/completions`` with cache, limits and retries.
+
+Per call: cache lookup first; on a miss, each attempt takes a concurrency slot (one
+``asyncio.Semaphore`` per endpoint pool), a rate-limit token (one ``aiolimiter.AsyncLimiter``
+per pool, a smooth rate with no burst), waits out any Retry-After pause of the pool, and POSTs
+over the pool's one ``aiohttp.ClientSession``. Failed attempts are retried by tenacity with
+exponential backoff and jitter on 429, 408, 409, 5xx, timeouts, connection errors and malformed
+bodies; a 429's Retry-After (or ``retry-after-ms``) is honoured and pauses the whole pool, since
+the limit it reports is the endpoint's. Other 4xx fail at once. Only successes are cached.
+
+A pool is shared by the steps naming the same ``base_url`` and ``api_key_env``. Pools and the
+session belong to the event loop of the first call: use one client within one loop, and
+``aclose()`` it there.
+
+The API key is read from the environment once, at construction (a missing variable is an error
+naming the variable), sent only in the Authorization header, and scrubbed from every error
+detail and log line (a server may echo what it was sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email.utils
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiolimiter import AsyncLimiter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+from yarl import URL
+
+from vlaa.data.llm_teacher.cache import ResponseCache, cache_key, input_hash
+from vlaa.data.llm_teacher.config import (
+    TEACHER_STEPS,
+    LLMTeacherConfig,
+    TeacherEndpoint,
+    TeacherStep,
+)
+from vlaa.data.llm_teacher.prompts import PROMPT_VERSIONS, InlineImage, Message
+from vlaa.data.offline_teacher import TeacherError
+
+logger = logging.getLogger(__name__)
+
+RATE_LIMITED = "teacher_rate_limited"
+SERVER_ERROR = "teacher_server_error"
+TIMEOUT = "teacher_timeout"
+CONNECTION_ERROR = "teacher_connection_error"
+MALFORMED_RESPONSE = "teacher_malformed_response"
+HTTP_ERROR = "teacher_http_error"
+FAILURE_REASONS: tuple[str, ...] = (
+    RATE_LIMITED,
+    SERVER_ERROR,
+    TIMEOUT,
+    CONNECTION_ERROR,
+    MALFORMED_RESPONSE,
+    HTTP_ERROR,
+)
+
+_DETAIL_CHARS = 300  # how much of an error body goes into a message
+_REDACTED = "***"
+
+
+class TeacherConfigError(ValueError):
+    """The teacher cannot start (e.g. the API key variable is not set); says what to fix."""
+
+
+class TeacherCallError(TeacherError):
+    """A teacher call failed for good: ``reason`` is one of ``FAILURE_REASONS``.
+
+    ``attempts`` counts the HTTP attempts made (1 for a non-retryable error). The builder
+    drops the record with ``reason`` as the drop reason.
+    """
+
+    def __init__(self, reason: str, detail: str, attempts: int, step: str | None = None) -> None:
+        where = f"{step}: " if step else ""
+        super().__init__(f"{where}{reason} after {attempts} attempt(s): {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.attempts = attempts
+        self.step = step
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable with its fields (e.g. across a process pool), not just its message.
+        return (type(self), (self.reason, self.detail, self.attempts, self.step))
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """One completed call: the text and how it was obtained.
+
+    ``latency_s`` is the wall time of the whole call (queueing, retries, backoff included);
+    ``wait_s`` the part spent waiting for a concurrency slot, the rate limiter or a
+    Retry-After pause; ``attempts`` is 0 for a cache hit. ``reasoning`` is the separate
+    reasoning text some servers return (vLLM's reasoning parser, DeepSeek's API).
+    """
+
+    text: str
+    attempts: int
+    cached: bool
+    latency_s: float
+    usage: dict[str, Any] | None
+    step: str
+    model: str
+    prompt_version: str
+    wait_s: float = 0.0
+    reasoning: str | None = None
+
+    def timing(self) -> dict[str, Any]:
+        """What the builder records per step in ``record.meta`` (JSON-ready)."""
+        return {
+            "latency_s": round(self.latency_s, 4),
+            "wait_s": round(self.wait_s, 4),
+            "attempts": self.attempts,
+            "cached": self.cached,
+        }
+
+
+@dataclass
+class StepStats:
+    """Counters of one teacher step in this process."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    attempts: int = 0
+    latency_s: float = 0.0
+    failures: Counter[str] = field(default_factory=Counter)
+    retried: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "cache_hits": self.cache_hits,
+            "attempts": self.attempts,
+            "latency_s": round(self.latency_s, 3),
+            "failures": dict(self.failures),
+            "retried": dict(self.retried),
+        }
+
+
+class _AttemptFailed(Exception):
+    """One failed HTTP attempt; tenacity retries it when ``retryable``."""
+
+    def __init__(
+        self, reason: str, detail: str, retryable: bool, retry_after: float | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.wait_s = 0.0  # queueing time of the failed attempt, for ChatResult.wait_s
+
+
+@dataclass(frozen=True)
+class _Reply:
+    text: str
+    reasoning: str | None
+    usage: dict[str, Any] | None
+    wait_s: float
+
+
+def _api_key(endpoint: TeacherEndpoint, steps: Sequence[str]) -> str | None:
+    if endpoint.api_key_env is None:
+        return None
+    key = os.environ.get(endpoint.api_key_env, "").strip()
+    if not key:
+        raise TeacherConfigError(
+            f"the environment variable {endpoint.api_key_env} (api_key_env of the teacher "
+            f"step(s) {', '.join(steps)} at {endpoint.base_url}) is not set or empty"
+        )
+    return key
+
+
+class _EndpointPool:
+    """What the steps sharing one endpoint share: session, semaphore, rate limiter, pause."""
+
+    def __init__(self, endpoint: TeacherEndpoint, api_key: str | None) -> None:
+        # Parsed once: aiohttp would parse a string URL on every request.
+        self.url = URL(f"{endpoint.base_url}/chat/completions")
+        self._max_concurrency = endpoint.max_concurrency
+        self._api_key = api_key
+        self.semaphore = asyncio.Semaphore(endpoint.max_concurrency)
+        rpm = endpoint.requests_per_minute
+        # Capacity 1 refilled every 60/rpm seconds: no window ever sees more than the rate.
+        self.limiter = AsyncLimiter(1, 60.0 / rpm) if rpm else None
+        self._paused_until = 0.0
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"_EndpointPool({self.url})"
+
+    def session(self) -> aiohttp.ClientSession:
+        # Created on first use so it binds to the running loop; no await in between, no race.
+        if self._session is None:
+            headers = {"Content-Type": "application/json"}
+            if self._api_key:
+                headers["Authorization"] = f"Bearer {self._api_key}"
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_concurrency, limit_per_host=0),
+                headers=headers,
+            )
+        return self._session
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._api_key, _REDACTED) if self._api_key else text
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request of this pool for ``seconds`` (a 429's Retry-After)."""
+        until = asyncio.get_running_loop().time() + seconds
+        self._paused_until = max(self._paused_until, until)
+
+    async def wait_if_paused(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (delay := self._paused_until - loop.time()) > 0:
+            await asyncio.sleep(delay)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _wire_json(value: object) -> object:
+    if isinstance(value, InlineImage):
+        return value.data_url()
+    raise TypeError(f"cannot send a {type(value).__name__} in a request")
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _message_text(content: object) -> str:
+    """A message's content as text; list-of-parts content is joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def _parse_completion(raw: bytes) -> tuple[str, str | None, dict[str, Any] | None]:
+    """(content, reasoning, usage) of a chat completion body, else ``_AttemptFailed``."""
+
+    def malformed(detail: str) -> _AttemptFailed:
+        return _AttemptFailed(MALFORMED_RESPONSE, detail, retryable=True)
+
+    try:
+        payload = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise malformed(f"body is not JSON: {raw[:_DETAIL_CHARS]!r}") from None
+    if not isinstance(payload, dict):
+        raise malformed("body is not a JSON object")
+    choices = payload.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise malformed("response has no choices")
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        raise malformed("the first choice has no message")
+    text = _message_text(message.get("content"))
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    reasoning = reasoning if isinstance(reasoning, str) and reasoning.strip() else None
+    if not text.strip() and reasoning is None:
+        raise malformed("the message content is empty")
+    usage = payload.get("usage")
+    return text, reasoning, usage if isinstance(usage, dict) else None
+
+
+def _status_failure(status: int, raw: bytes, headers: Any) -> _AttemptFailed:
+    body = raw[:_DETAIL_CHARS].decode("utf-8", errors="replace")
+    detail = f"HTTP {status}: {body}"
+    if status == 429:
+        return _AttemptFailed(RATE_LIMITED, detail, True, parse_retry_after(headers))
+    if status == 408:
+        return _AttemptFailed(TIMEOUT, detail, True)
+    if status >= 500:
+        return _AttemptFailed(SERVER_ERROR, detail, True)
+    return _AttemptFailed(HTTP_ERROR, detail, retryable=status == 409)
+
+
+class _Backoff:
+    """Exponential backoff with jitter; a Retry-After (capped) is a lower bound."""
+
+    def __init__(self, endpoint: TeacherEndpoint) -> None:
+        self._exponential = wait_exponential_jitter(
+            multiplier=endpoint.backoff_initial_s,
+            max=endpoint.backoff_max_s,
+            jitter=endpoint.backoff_initial_s,
+        )
+        self._max_retry_after = endpoint.max_retry_after_s
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        wait = self._exponential(retry_state)
+        outcome = retry_state.outcome
+        failure = outcome.exception() if outcome is not None else None
+        if isinstance(failure, _AttemptFailed) and failure.retry_after is not None:
+            wait = max(wait, min(failure.retry_after, self._max_retry_after))
+        return float(wait)
+
+
+def _is_retryable(error: BaseException) -> bool:
+    return isinstance(error, _AttemptFailed) and error.retryable
+
+
+class ChatClient:
+    """Chat completions for the teacher steps of one ``LLMTeacherConfig``."""
+
+    def __init__(self, config: LLMTeacherConfig, cache: ResponseCache | None = None) -> None:
+        self.config = config
+        self.prompt_versions: dict[TeacherStep, str] = {
+            step: config.prompt_version.get(step, PROMPT_VERSIONS[step]) for step in TEACHER_STEPS
+        }
+        self._endpoints = config.endpoints()
+        steps_by_pool: dict[tuple[str, str | None], list[TeacherStep]] = {}
+        for step, endpoint in self._endpoints.items():
+            steps_by_pool.setdefault(endpoint.pool_key(), []).append(step)
+        # Keys are read before anything is opened, so a missing variable fails fast.
+        keys = {
+            pool_key: _api_key(self._endpoints[steps[0]], steps)
+            for pool_key, steps in steps_by_pool.items()
+        }
+        self._pools: dict[tuple[str, str | None], _EndpointPool] = {
+            pool_key: _EndpointPool(self._endpoints[steps[0]], keys[pool_key])
+            for pool_key, steps in steps_by_pool.items()
+        }
+        self._timeouts = {
+            step: aiohttp.ClientTimeout(total=endpoint.timeout_s)
+            for step, endpoint in self._endpoints.items()
+        }
+        self._backoffs = {step: _Backoff(ep) for step, ep in self._endpoints.items()}
+        self.cache = cache if cache is not None else ResponseCache(config.cache_dir)
+        self._stats = {step: StepStats() for step in TEACHER_STEPS}
+        # Identical requests in flight at once (two records with the same reasoning to
+        # rewrite) share one HTTP call: the cache only helps once the first one has returned.
+        self._in_flight: dict[str, asyncio.Future[tuple[_Reply, int]]] = {}
+
+    def pool_count(self) -> int:
+        """How many distinct endpoint pools (sessions, semaphores, limiters) there are."""
+        return len(self._pools)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "steps": {step: stats.as_dict() for step, stats in self._stats.items()},
+            "cache": self.cache.counters(),
+        }
+
+    def request_body(self, step: TeacherStep, messages: list[Message]) -> dict[str, Any]:
+        """The JSON request of ``step`` (images still as ``InlineImage``)."""
+        endpoint = self._endpoints[step]
+        body: dict[str, Any] = {
+            "model": endpoint.model,
+            "messages": messages,
+            "temperature": endpoint.temperature,
+        }
+        if endpoint.max_tokens is not None:
+            body["max_tokens"] = endpoint.max_tokens
+        body.update(endpoint.extra_body)
+        return body
+
+    async def complete(self, step: TeacherStep, messages: list[Message]) -> ChatResult:
+        """One chat completion for ``step``: from the cache, or from the endpoint with retries.
+
+        Raises ``TeacherCallError`` when the endpoint fails for good.
+        """
+        started = time.perf_counter()
+        endpoint = self._endpoints[step]
+        stats = self._stats[step]
+        stats.calls += 1
+        version = self.prompt_versions[step]
+        body = self.request_body(step, messages)
+        key = cache_key(
+            endpoint.model,
+            step,
+            version,
+            input_hash({k: v for k, v in body.items() if k != "model"}),
+        )
+        hit = self.cache.get(key)
+        if hit is not None:
+            stats.cache_hits += 1
+            latency = time.perf_counter() - started
+            stats.latency_s += latency
+            return ChatResult(
+                text=hit.text,
+                attempts=0,
+                cached=True,
+                latency_s=latency,
+                usage=hit.usage,
+                step=step,
+                model=endpoint.model,
+                prompt_version=version,
+                reasoning=hit.reasoning,
+            )
+
+        shared = self._in_flight.get(key)
+        if shared is not None:
+            stats.cache_hits += 1
+            reply, _ = await asyncio.shield(shared)
+            attempts = 0
+        else:
+            reply, attempts = await self._post_once_per_key(step, key, body, version)
+        latency = time.perf_counter() - started
+        stats.latency_s += latency
+        return ChatResult(
+            text=reply.text,
+            attempts=attempts,
+            cached=False,
+            latency_s=latency,
+            usage=reply.usage,
+            step=step,
+            model=endpoint.model,
+            prompt_version=version,
+            wait_s=reply.wait_s,
+            reasoning=reply.reasoning,
+        )
+
+    async def _post_once_per_key(
+        self, step: TeacherStep, key: str, body: dict[str, Any], version: str
+    ) -> tuple[_Reply, int]:
+        """POST ``body`` (retrying), cache the reply, and share it with identical requests
+        that arrive meanwhile; a failure reaches them too."""
+        future: asyncio.Future[tuple[_Reply, int]] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            payload = json.dumps(
+                body, ensure_ascii=False, separators=(",", ":"), default=_wire_json
+            )
+            reply, attempts = await self._post_with_retries(step, payload.encode("utf-8"))
+            self.cache.put(
+                key,
+                step=step,
+                model=self._endpoints[step].model,
+                prompt_version=version,
+                text=reply.text,
+                reasoning=reply.reasoning,
+                usage=reply.usage,
+            )
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as error:
+            future.set_exception(error)
+            future.exception()  # marked retrieved: nobody else may be waiting
+            raise
+        else:
+            future.set_result((reply, attempts))
+            return reply, attempts
+        finally:
+            del self._in_flight[key]
+
+    async def _post_with_retries(self, step: TeacherStep, body: bytes) -> tuple[_Reply, int]:
+        endpoint = self._endpoints[step]
+        pool = self._pools[endpoint.pool_key()]
+        stats = self._stats[step]
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(endpoint.max_attempts),
+            wait=self._backoffs[step],
+            retry=retry_if_exception(_is_retryable),
+            before_sleep=lambda state: self._log_retry(step, endpoint, state),
+            reraise=True,
+        )
+        attempts = 0
+        wait_s = 0.0
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    stats.attempts += 1
+                    try:
+                        reply = await self._post_once(pool, step, body)
+                    except _AttemptFailed as failure:
+                        wait_s += failure.wait_s
+                        if failure.retryable and attempts < endpoint.max_attempts:
+                            stats.retried[failure.reason] += 1
+                        raise
+                    return dataclasses.replace(reply, wait_s=wait_s + reply.wait_s), attempts
+        except _AttemptFailed as failure:
+            stats.failures[failure.reason] += 1
+            raise TeacherCallError(failure.reason, failure.detail, attempts, step) from None
+        raise AssertionError("tenacity ended without a result or an error")  # pragma: no cover
+
+    async def _post_once(self, pool: _EndpointPool, step: TeacherStep, body: bytes) -> _Reply:
+        queued = time.perf_counter()
+        async with pool.semaphore:
+            if pool.limiter is not None:
+                await pool.limiter.acquire()
+            await pool.wait_if_paused()
+            wait_s = time.perf_counter() - queued
+            try:
+                async with pool.session().post(
+                    pool.url, data=body, timeout=self._timeouts[step]
+                ) as response:
+                    raw = await response.read()
+                    status = response.status
+                    headers = response.headers
+            except TimeoutError:
+                failure = _AttemptFailed(TIMEOUT, "no response within the timeout", True)
+                failure.wait_s = wait_s
+                raise failure from None
+            except aiohttp.ClientError as error:
+                detail = pool.redact(f"{type(error).__name__}: {error}")
+                failure = _AttemptFailed(CONNECTION_ERROR, detail, True)
+                failure.wait_s = wait_s
+                raise failure from None
+        try:
+            if not 200 <= status < 300:
+                raise _status_failure(status, raw, headers)
+            text, reasoning, usage = _parse_completion(raw)
+        except _AttemptFailed as failure:
+            failure.detail = pool.redact(failure.detail)
+            failure.wait_s = wait_s
+            if failure.reason == RATE_LIMITED and failure.retry_after:
+                pool.pause(min(failure.retry_after, self._endpoints[step].max_retry_after_s))
+            raise
+        return _Reply(text, reasoning, usage, wait_s)
+
+    @staticmethod
+    def _log_retry(step: str, endpoint: TeacherEndpoint, state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        reason = getattr(failure, "reason", type(failure).__name__)
+        detail = getattr(failure, "detail", "")
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        logger.warning(
+            "teacher %s (%s): attempt %d failed (%s: %s); retrying in %.2fs",
+            step,
+            endpoint.model,
+            state.attempt_number,
+            reason,
+            detail[:_DETAIL_CHARS],
+            wait,
+        )
+
+    async def aclose(self) -> None:
+        """Close every pool's session and the cache."""
+        for pool in self._pools.values():
+            await pool.aclose()
+        self.cache.close()

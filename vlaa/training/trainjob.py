@@ -1,0 +1,650 @@
+"""Multi-node training jobs on Kubernetes: the TrainJob / PyTorchJob spec, submission, following.
+
+Two engines run the same worker (``torchrun -m vlaa.training.worker``) on N nodes x G GPUs:
+
+- Kubeflow Trainer v2 ``TrainJob`` (``trainer.kubeflow.org/v1alpha1``): references a training
+  runtime (``torch-distributed`` sets torchrun's ``PET_*`` variables); pod settings go through
+  ``runtimePatches`` (Trainer >= 2.2) or ``podTemplateOverrides`` (Trainer 2.1). The API has no
+  per-job priority class: the runtime's pod template carries it.
+- Kubeflow Training Operator v1 ``PyTorchJob`` (``kubeflow.org/v1``): one Master and N-1
+  Workers with a full pod template.
+
+``submit_and_wait`` creates the object, polls its conditions (TrainJob: Complete / Failed;
+PyTorchJob: Succeeded / Failed), copies the pods' logs into the step's log prefixed by node,
+and deletes the job on timeout, interrupt or SIGTERM (a cancelled pipeline run). Secrets are
+referenced by name (``secretKeyRef``); no secret value is ever part of a spec.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from vlaa.images import TRAINER_IMAGE
+from vlaa.training.distributed import GPU_RESOURCE, WORKER_MODULE, DistributedConfig
+
+log = logging.getLogger(__name__)
+
+PATCH_MANAGER = "vlaa.io/pipeline"  # our entry in a TrainJob's runtimePatches
+TRAINER_NODE_JOB = "node"  # the replicated job (and container) of Trainer's torch runtime
+SHM_VOLUME = "dshm"
+FAILED = "Failed"
+# Argo runs a KFP component in the container "main"; the pod's name is its host name.
+STEP_CONTAINER = "main"
+MAX_UNANSWERED_POLLS = 30  # consecutive failed polls (5 minutes at the default interval)
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A custom resource kind that runs the training pods."""
+
+    kind: str
+    group: str
+    version: str
+    plural: str
+    container: str  # the training container, whose log is streamed
+    succeeded: str  # the condition type that means success
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+    def pod_selector(self, name: str) -> str:
+        if self.kind == "TrainJob":  # JobSet labels its pods with the TrainJob's name
+            return f"jobset.sigs.k8s.io/jobset-name={name}"
+        return f"training.kubeflow.org/job-name={name}"
+
+
+TRAINJOB = JobKind("TrainJob", "trainer.kubeflow.org", "v1alpha1", "trainjobs", "node", "Complete")
+PYTORCHJOB = JobKind("PyTorchJob", "kubeflow.org", "v1", "pytorchjobs", "pytorch", "Succeeded")
+JOB_KINDS = {kind.kind: kind for kind in (TRAINJOB, PYTORCHJOB)}
+
+
+# ---------------------------------------------------------------------------- specs
+
+
+def job_env(config: DistributedConfig) -> list[dict[str, Any]]:
+    """The workers' environment: settings from the ConfigMap and the S3 keys from the Secret,
+    both by reference (the values never appear in the spec)."""
+    env: list[dict[str, Any]] = [{"name": "PYTHONUNBUFFERED", "value": "1"}]
+    for key in config.runtime_env_keys:
+        reference = {"name": config.runtime_env_config_map, "key": key, "optional": True}
+        env.append({"name": key, "valueFrom": {"configMapKeyRef": reference}})
+    for key in config.s3_secret_keys:
+        reference = {"name": config.s3_secret, "key": key}
+        env.append({"name": key, "valueFrom": {"secretKeyRef": reference}})
+    return env
+
+
+def resources_per_node(config: DistributedConfig) -> dict[str, Any]:
+    resources: dict[str, Any] = {}
+    if config.gpus_per_node:
+        resources["limits"] = {GPU_RESOURCE: str(config.gpus_per_node)}
+    requests = {"cpu": config.cpu_per_node, "memory": config.memory_per_node}
+    if any(requests.values()):
+        resources["requests"] = {key: value for key, value in requests.items() if value}
+    return resources
+
+
+def _shm_volume(config: DistributedConfig) -> dict[str, Any]:
+    return {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": config.shm_size}}
+
+
+def _shm_mount() -> dict[str, Any]:
+    return {"name": SHM_VOLUME, "mountPath": "/dev/shm"}
+
+
+def _scheduling(config: DistributedConfig) -> dict[str, Any]:
+    placement: dict[str, Any] = {}
+    if config.node_selector:
+        placement["nodeSelector"] = dict(config.node_selector)
+    if config.tolerations:
+        placement["tolerations"] = [t.as_kubernetes() for t in config.tolerations]
+    return placement
+
+
+def _metadata(name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": dict(labels)}
+
+
+def build_trainjob_spec(
+    config: DistributedConfig,
+    *,
+    name: str,
+    namespace: str,
+    image: str,
+    worker_args: Sequence[str],
+    extra_labels: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A Kubeflow Trainer ``TrainJob``: ``nodes`` pods of the runtime's ``node`` job, each
+    running ``torchrun -m vlaa.training.worker`` with ``gpus_per_node`` processes."""
+    labels = {**config.labels, **(extra_labels or {})}
+    pod_spec = {
+        **_scheduling(config),
+        "volumes": [_shm_volume(config)],
+        "containers": [{"name": TRAINER_NODE_JOB, "volumeMounts": [_shm_mount()]}],
+    }
+    pod_metadata = {"labels": labels}
+    trainer: dict[str, Any] = {
+        "image": image,
+        "command": ["torchrun"],
+        "args": ["-m", WORKER_MODULE, *worker_args],
+        "env": job_env(config),
+        "numNodes": config.nodes,
+        "numProcPerNode": config.processes_per_node(),
+    }
+    resources = resources_per_node(config)
+    if resources:
+        trainer["resourcesPerNode"] = resources
+    spec: dict[str, Any] = {
+        "runtimeRef": {
+            "name": config.runtime,
+            "apiGroup": TRAINJOB.group,
+            "kind": config.runtime_kind,
+        },
+        "trainer": trainer,
+    }
+    if config.trainer_api == "runtime-patches":
+        pod_template = {"metadata": pod_metadata, "spec": pod_spec}
+        replicated_job = {
+            "name": TRAINER_NODE_JOB,
+            "template": {"spec": {"template": pod_template}},
+        }
+        spec["runtimePatches"] = [
+            {
+                "manager": PATCH_MANAGER,
+                "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [replicated_job]}}},
+            }
+        ]
+    else:  # Trainer 2.1
+        spec["podTemplateOverrides"] = [
+            {
+                "targetJobs": [{"name": TRAINER_NODE_JOB}],
+                "metadata": pod_metadata,
+                "spec": pod_spec,
+            }
+        ]
+    return {
+        "apiVersion": TRAINJOB.api_version,
+        "kind": TRAINJOB.kind,
+        "metadata": _metadata(name, namespace, labels),
+        "spec": spec,
+    }
+
+
+def build_pytorchjob_spec(
+    config: DistributedConfig,
+    *,
+    name: str,
+    namespace: str,
+    image: str,
+    worker_args: Sequence[str],
+    priority_class: str,
+    extra_labels: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A Training Operator ``PyTorchJob``: a Master and ``nodes - 1`` Workers, each running
+    torchrun with the node rank and rendezvous address the operator puts in the environment."""
+    labels = {**config.labels, **(extra_labels or {})}
+    container: dict[str, Any] = {
+        "name": PYTORCHJOB.container,
+        "image": image,
+        "command": ["torchrun"],
+        # $(VAR) is expanded by Kubernetes from the env the operator adds to this container.
+        "args": [
+            f"--nnodes={config.nodes}",
+            f"--nproc-per-node={config.processes_per_node()}",
+            "--node-rank=$(RANK)",
+            "--master-addr=$(MASTER_ADDR)",
+            "--master-port=$(MASTER_PORT)",
+            "-m",
+            WORKER_MODULE,
+            *worker_args,
+        ],
+        "env": job_env(config),
+        "volumeMounts": [_shm_mount()],
+    }
+    resources = resources_per_node(config)
+    if resources:
+        container["resources"] = resources
+    template = {
+        "metadata": {"labels": labels},
+        "spec": {
+            "priorityClassName": priority_class,
+            **_scheduling(config),
+            "volumes": [_shm_volume(config)],
+            "containers": [container],
+        },
+    }
+    # Never restart a pod alone: torchrun's rendezvous needs every node; the step fails and
+    # KFP's retry (or a rerun) starts the job again.
+    replica_specs = {"Master": {"replicas": 1, "restartPolicy": "Never", "template": template}}
+    if config.nodes > 1:
+        replica_specs["Worker"] = {
+            "replicas": config.nodes - 1,
+            "restartPolicy": "Never",
+            "template": template,
+        }
+    return {
+        "apiVersion": PYTORCHJOB.api_version,
+        "kind": PYTORCHJOB.kind,
+        "metadata": _metadata(name, namespace, labels),
+        "spec": {
+            "nprocPerNode": str(config.processes_per_node()),
+            "runPolicy": {
+                "cleanPodPolicy": "None",  # keep pods (and logs) until the job is deleted
+                "backoffLimit": 0,
+                "activeDeadlineSeconds": math.ceil(config.timeout_seconds),
+            },
+            "pytorchReplicaSpecs": replica_specs,
+        },
+    }
+
+
+def build_spec(
+    config: DistributedConfig,
+    *,
+    name: str,
+    namespace: str,
+    image: str,
+    worker_args: Sequence[str],
+    priority_class: str,
+    extra_labels: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The job for ``config.backend``."""
+    common = {
+        "name": name,
+        "namespace": namespace,
+        "image": image,
+        "worker_args": worker_args,
+        "extra_labels": extra_labels,
+    }
+    if config.backend == "pytorchjob":
+        return build_pytorchjob_spec(config, priority_class=priority_class, **common)
+    return build_trainjob_spec(config, **common)
+
+
+# ---------------------------------------------------------------------------- API access
+
+
+def kubernetes_client() -> k8s.ApiClient:
+    """In a pod: its service account; elsewhere: the current kubeconfig context."""
+    configuration = k8s.Configuration()
+    try:
+        k8s_config.load_incluster_config(client_configuration=configuration)
+    except k8s_config.ConfigException:
+        try:
+            return k8s_config.new_client_from_config()
+        except (k8s_config.ConfigException, OSError) as error:
+            raise JobSubmitError(
+                "no Kubernetes API to submit the training job to: not in a pod with a service "
+                f"account, and no usable kubeconfig ({error})"
+            ) from None
+    return k8s.ApiClient(configuration)
+
+
+def own_image(api_client: k8s.ApiClient, namespace: str) -> str:
+    """The image of the step's own container (so workers run the same code), else the
+    configured trainer image."""
+    pod_name = os.environ.get("HOSTNAME")
+    if pod_name:
+        try:
+            pod = k8s.CoreV1Api(api_client).read_namespaced_pod(pod_name, namespace)
+            for container in pod.spec.containers:
+                if container.name == STEP_CONTAINER:
+                    return str(container.image)
+        except (ApiException, OSError) as error:
+            log.info("cannot read the step pod's image (%s); using %s", error, TRAINER_IMAGE)
+    return TRAINER_IMAGE
+
+
+# ---------------------------------------------------------------------------- following a job
+
+
+class JobError(RuntimeError):
+    """A training job could not be created, failed, or ran out of time."""
+
+
+class JobSubmitError(JobError):
+    pass
+
+
+class JobFailedError(JobError):
+    def __init__(self, message: str, outcome: JobOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+class JobTimeoutError(JobError):
+    pass
+
+
+@dataclass
+class JobOutcome:
+    kind: str
+    name: str
+    namespace: str
+    succeeded: bool
+    reason: str
+    message: str
+    seconds: float
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    pods: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "namespace": self.namespace,
+            "succeeded": self.succeeded,
+            "reason": self.reason,
+            "message": self.message,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def terminal_condition(kind: JobKind, status: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The job's Complete/Succeeded or Failed condition, when one is True."""
+    for condition in (status or {}).get("conditions") or []:
+        if condition.get("status") == "True" and condition.get("type") in (kind.succeeded, FAILED):
+            return dict(condition)
+    return None
+
+
+def submit_and_wait(
+    spec: Mapping[str, Any],
+    api_client: k8s.ApiClient,
+    log_sink: Callable[[str], None],
+    timeout: float,
+    *,
+    poll_interval: float = 10.0,
+    delete_on_success: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> JobOutcome:
+    """Create the job, follow it to the end and return how it ended.
+
+    Raises ``JobSubmitError`` when the API refuses the object, ``JobFailedError`` (the job is
+    kept for ``kubectl describe``) when it fails, ``JobTimeoutError`` after ``timeout`` seconds
+    (the job is deleted). An interrupt, SIGTERM, or losing the API for
+    ``MAX_UNANSWERED_POLLS`` polls in a row deletes the job and propagates.
+    """
+    kind = JOB_KINDS.get(str(spec.get("kind")))
+    if kind is None:
+        raise ValueError(f"unsupported job kind {spec.get('kind')!r}; use {sorted(JOB_KINDS)}")
+    name, namespace = spec["metadata"]["name"], spec["metadata"]["namespace"]
+    custom = k8s.CustomObjectsApi(api_client)
+    where = f"{kind.kind} {namespace}/{name}"
+    _create(custom, kind, namespace, dict(spec), where)
+    logs = PodLogs(k8s.CoreV1Api(api_client), namespace, kind, name, log_sink)
+    started = clock()
+    unanswered = 0
+    try:
+        with _sigterm_as_interrupt():
+            while True:
+                job = _get(custom, kind, namespace, name, where)
+                if job is None:  # the API server did not answer this time
+                    unanswered += 1
+                    if unanswered > MAX_UNANSWERED_POLLS:
+                        raise JobError(
+                            f"the Kubernetes API did not answer {unanswered} polls of {where} "
+                            "in a row; giving up on it"
+                        )
+                else:
+                    unanswered = 0
+                    logs.pump()
+                    condition = terminal_condition(kind, job.get("status"))
+                    if condition is not None:
+                        logs.pump(final=True)
+                        break
+                if clock() - started > timeout:
+                    _delete(custom, kind, namespace, name)
+                    raise JobTimeoutError(
+                        f"{where} did not finish within {timeout:.0f} s; it was deleted"
+                    )
+                sleep(poll_interval)
+    except JobTimeoutError:
+        raise
+    except BaseException as error:
+        # Interrupt, SIGTERM (a cancelled run) or losing track of the job: nobody would
+        # collect its result, so free its GPUs.
+        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else type(error).__name__
+        log_sink(f"[vlaa] {reason}: deleting {where}")
+        _delete(custom, kind, namespace, name)
+        raise
+    outcome = JobOutcome(
+        kind=kind.kind,
+        name=name,
+        namespace=namespace,
+        succeeded=condition["type"] == kind.succeeded,
+        reason=str(condition.get("reason", "")),
+        message=str(condition.get("message", "")),
+        seconds=clock() - started,
+        conditions=list((job.get("status") or {}).get("conditions") or []),
+        pods=logs.pod_names(),
+    )
+    if not outcome.succeeded:
+        failures = "; ".join(logs.failures()) or "no pod reported an exit code"
+        raise JobFailedError(
+            f"{where} failed ({outcome.reason}: {outcome.message}); {failures}. The job is "
+            f"kept for inspection: kubectl -n {namespace} describe {kind.plural} {name}",
+            outcome,
+        )
+    log_sink(f"[vlaa] {where} finished: {outcome.reason} ({outcome.message})")
+    if delete_on_success:
+        _delete(custom, kind, namespace, name)
+    return outcome
+
+
+def _create(
+    custom: k8s.CustomObjectsApi, kind: JobKind, namespace: str, body: dict[str, Any], where: str
+) -> None:
+    try:
+        custom.create_namespaced_custom_object(
+            kind.group, kind.version, namespace, kind.plural, body
+        )
+    except ApiException as error:
+        hint = {
+            404: f"is {kind.group} installed (the {kind.plural} resource was not found)?",
+            403: f"the service account may not create {kind.plural} (see manifests/base/rbac)",
+            409: "a job of that name exists already",
+            422: "the API server rejected the spec",
+        }.get(error.status, "")
+        raise JobSubmitError(
+            f"cannot create {where}: HTTP {error.status} {_api_message(error)} {hint}".strip()
+        ) from None
+
+
+def _get(
+    custom: k8s.CustomObjectsApi, kind: JobKind, namespace: str, name: str, where: str
+) -> dict[str, Any] | None:
+    """The job object; None when the API server is briefly unavailable (5xx, 429, network)."""
+    try:
+        job = custom.get_namespaced_custom_object(
+            kind.group, kind.version, namespace, kind.plural, name
+        )
+    except ApiException as error:
+        if error.status == 404:
+            raise JobError(f"{where} disappeared (deleted by someone else?)") from None
+        if error.status in (0, 429) or error.status >= 500:
+            log.warning("polling %s: HTTP %s %s", where, error.status, error.reason)
+            return None
+        raise
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        log.warning("polling %s: %s", where, error)
+        return None
+    return dict(job)
+
+
+def _delete(custom: k8s.CustomObjectsApi, kind: JobKind, namespace: str, name: str) -> None:
+    try:
+        custom.delete_namespaced_custom_object(
+            kind.group, kind.version, namespace, kind.plural, name, propagation_policy="Background"
+        )
+    except ApiException as error:
+        if error.status != 404:
+            log.warning("could not delete %s %s/%s: %s", kind.kind, namespace, name, error)
+
+
+def _api_message(error: ApiException) -> str:
+    try:
+        return str(json.loads(error.body or "{}").get("message") or error.reason)
+    except ValueError:
+        return str(error.reason)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Kubernetes stops a cancelled step with SIGTERM: turn it into KeyboardInterrupt so the
+    job is deleted instead of left running on the GPUs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ---------------------------------------------------------------------------- pod logs
+
+
+def parse_timestamp(text: str) -> tuple[datetime, int] | None:
+    """RFC 3339 with nanoseconds, as the kubelet writes it -> (seconds, nanoseconds)."""
+    stamp = text.rstrip("Z")
+    whole, _, fraction = stamp.partition(".")
+    try:
+        seconds = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    digits = (fraction + "000000000")[:9]
+    return seconds, int(digits) if digits.isdigit() else 0
+
+
+@dataclass
+class _PodState:
+    last_stamp: tuple[datetime, int] | None = None
+    last_read: float | None = None
+    done: bool = False
+
+
+class PodLogs:
+    """Copies the training container's log of every pod of a job into ``sink``, each line
+    prefixed with the pod's node index. Polls with ``since_seconds`` and drops lines already
+    seen by their kubelet timestamp, so reconnecting never repeats or skips a line."""
+
+    SLACK_SECONDS = 5
+
+    def __init__(
+        self,
+        core: k8s.CoreV1Api,
+        namespace: str,
+        kind: JobKind,
+        name: str,
+        sink: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.core, self.namespace, self.kind, self.name = core, namespace, kind, name
+        self.sink, self.clock = sink, clock
+        self.states: dict[str, _PodState] = {}
+        self._terminated: dict[str, str] = {}
+
+    def pod_names(self) -> list[str]:
+        return sorted(self.states)
+
+    def failures(self) -> list[str]:
+        """'node 1 (pod-x): exit code 1 (Error)' for each pod whose container failed."""
+        return [self._terminated[pod] for pod in sorted(self._terminated)]
+
+    def pump(self, final: bool = False) -> None:
+        try:
+            pods = self.core.list_namespaced_pod(
+                self.namespace, label_selector=self.kind.pod_selector(self.name)
+            ).items
+        except ApiException as error:
+            log.warning("cannot list the pods of %s: %s", self.name, error.reason)
+            return
+        for pod in sorted(pods, key=lambda p: (node_index(p, self.kind), p.metadata.name)):
+            if self.kind.container not in {c.name for c in pod.spec.containers or []}:
+                continue  # e.g. a dataset initializer: not a training node
+            self._note_exit(pod)
+            phase = pod.status.phase if pod.status else None
+            if phase in ("Running", "Succeeded", "Failed") or (final and phase is not None):
+                self._read(pod, finished=phase in ("Succeeded", "Failed"))
+
+    def _read(self, pod: k8s.V1Pod, finished: bool) -> None:
+        name = pod.metadata.name
+        state = self.states.setdefault(name, _PodState())
+        if state.done:
+            return
+        now = self.clock()
+        since = None
+        if state.last_read is not None:
+            since = max(1, math.ceil(now - state.last_read) + self.SLACK_SECONDS)
+        try:
+            text = self.core.read_namespaced_pod_log(
+                name,
+                self.namespace,
+                container=self.kind.container,
+                timestamps=True,
+                since_seconds=since,
+            )
+        except ApiException as error:  # e.g. the container has not started yet
+            log.debug("no log from %s yet: %s", name, error.reason)
+            return
+        state.last_read = now
+        prefix = f"[node {node_index(pod, self.kind)}]"
+        for line in (text or "").splitlines():
+            stamp_text, _, message = line.partition(" ")
+            stamp = parse_timestamp(stamp_text)
+            if stamp is None:  # not a timestamped line: keep it whole
+                self.sink(f"{prefix} {line}")
+                continue
+            if state.last_stamp is not None and stamp <= state.last_stamp:
+                continue
+            state.last_stamp = stamp
+            self.sink(f"{prefix} {message}")
+        state.done = finished
+
+    def _note_exit(self, pod: k8s.V1Pod) -> None:
+        for status in (pod.status.container_statuses or []) if pod.status else []:
+            terminated = status.state.terminated if status.state else None
+            if status.name == self.kind.container and terminated and terminated.exit_code:
+                self._terminated[pod.metadata.name] = (
+                    f"node {node_index(pod, self.kind)} ({pod.metadata.name}): exit code "
+                    f"{terminated.exit_code} ({terminated.reason or 'no reason'})"
+                )
+
+
+def node_index(pod: k8s.V1Pod, kind: JobKind) -> int:
+    """The pod's node rank: its completion index (TrainJob) or Master 0 / Worker i+1."""
+    labels = pod.metadata.labels or {}
+    annotations = pod.metadata.annotations or {}
+    if kind.kind == "TrainJob":
+        index = labels.get("batch.kubernetes.io/job-completion-index") or annotations.get(
+            "batch.kubernetes.io/job-completion-index"
+        )
+        return int(index) if index and index.isdigit() else 0
+    replica = labels.get("training.kubeflow.org/replica-type", "master").lower()
+    index = labels.get("training.kubeflow.org/replica-index", "0")
+    position = int(index) if index.isdigit() else 0
+    return position if replica == "master" else position + 1
