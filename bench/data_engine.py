@@ -8,7 +8,14 @@ MB/s (10^6 bytes of file per second) and the child's peak RSS (``ru_maxrss``) ag
 target. The child imports only the reader, so its RSS is the reader's. The files are deleted
 afterwards.
 
-Part ``teacher``: TODO, added by the data-engine owner.
+Part ``teacher``: the whole build (validate, caption, reason, rewrite, verify, split) of
+``--records`` synthetic records with the LLM teacher against the loopback OpenAI double
+(``tests/openai_double.py``, a separate process) answering every call after a fixed
+``--latency`` (default 0.2 s), all four steps on one endpoint with ``--concurrency`` C
+(default 64). The bound is C / latency calls per second (C concurrent calls, each taking the
+latency); the report gives the calls the double answered per second between the first and
+the last arrival, their ratio to the bound (target at least 0.9 at C = 64), and records/s
+(4 calls each). Every record's reasoning differs, so no call is served from the cache.
 
 Results merge into ``bench/results/data_engine.json`` (one key per part) with the machine.
 Usage: ``python bench/data_engine.py [--part import|teacher|all] [--size-mb 600] [--jsonl]
@@ -121,9 +128,81 @@ def run_import(size_mb: int, jsonl: bool, workdir: Path | None) -> dict[str, Any
     }
 
 
+def _scripted_source(root: Path, count: int) -> Path:
+    """Synthetic records whose questions tell the double the answer (see openai_double)."""
+    from vlaa.data.synthetic import SyntheticConfig, generate
+    from vlaa.records import write_records
+
+    records = []
+    for index, (record, _) in enumerate(
+        generate(SyntheticConfig(num_samples=count, seed=3), root / "images")
+    ):
+        marks = f"[[answer:{record.answer_text()}]] [[think:I count the objects of scene {index}.]]"
+        records.append(record.model_copy(update={"question": f"{record.question} {marks}"}))
+    write_records(root / "records.jsonl", records)
+    return root
+
+
 def run_teacher(args: argparse.Namespace) -> dict[str, Any]:
-    """Part ``teacher``. TODO: placeholder, added by the data-engine owner."""
-    raise NotImplementedError("teacher part: added by the data-engine owner")
+    """Part ``teacher``: build throughput against the loopback teacher at a fixed latency."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from openai_double import DoubleConfig, DoubleProcess
+
+    from vlaa.components.build_dataset.step import BuildDatasetConfig, build_dataset
+
+    concurrency, latency = args.concurrency, args.latency
+    with (
+        tempfile.TemporaryDirectory(dir=args.workdir) as scratch,
+        DoubleProcess(DoubleConfig(latency_s=latency)) as double,
+    ):
+        work = Path(scratch)
+        source = _scripted_source(work / "source", args.records)
+        endpoint = {"base_url": double.url, "model": "bench", "max_concurrency": concurrency}
+        steps = ("caption", "reason", "rewrite", "verify")
+        config = BuildDatasetConfig(
+            source=str(source),
+            eval_size=1,
+            teacher="llm",
+            llm_teacher={**dict.fromkeys(steps, endpoint), "cache_dir": str(work / "cache")},
+            max_in_flight=4 * concurrency,
+        )
+        started = time.perf_counter()
+        card = build_dataset(
+            config, *(work / "out" / name for name in ("sft", "rl", "eval", "card"))
+        )
+        seconds = time.perf_counter() - started
+        stats = double.stats()
+    arrivals = stats["arrivals"]
+    span = max(arrivals) - min(arrivals) + latency  # the last call still takes the latency
+    calls_per_second = stats["answered"] / span
+    bound = concurrency / latency
+    distilled = args.records - 1
+    return {
+        "records": args.records,
+        "concurrency": concurrency,
+        "latency_s": latency,
+        "calls_answered": stats["answered"],
+        "max_in_flight_seen": stats["max_in_flight"],
+        "teacher_span_seconds": round(span, 2),
+        "calls_per_second": round(calls_per_second, 1),
+        "bound_calls_per_second": bound,
+        "ratio_to_bound": round(calls_per_second / bound, 3),
+        "target_ratio": 0.9,
+        "records_per_second": round(distilled / span, 1),
+        "build_seconds": round(seconds, 2),
+        "kept": card.splits,
+        "dropped": card.dropped,
+    }
+
+
+def print_teacher(result: dict[str, Any]) -> None:
+    print(
+        f"teacher: {result['calls_answered']} calls in {result['teacher_span_seconds']} s = "
+        f"{result['calls_per_second']} calls/s; bound C/latency = "
+        f"{result['bound_calls_per_second']:.0f} calls/s; ratio {result['ratio_to_bound']} "
+        f"(target {result['target_ratio']}); {result['records_per_second']} records/s; "
+        f"whole build {result['build_seconds']} s"
+    )
 
 
 def print_import(result: dict[str, Any]) -> None:
@@ -172,6 +251,9 @@ def main() -> None:
     parser.add_argument("--jsonl", action="store_true", help="also time a JSON-lines file")
     parser.add_argument("--workdir", type=Path, default=None, help="folder for the temp files")
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
+    parser.add_argument("--records", type=int, default=1000, help="teacher part: records")
+    parser.add_argument("--concurrency", type=int, default=64, help="teacher part: C")
+    parser.add_argument("--latency", type=float, default=0.2, help="teacher part: seconds")
     args = parser.parse_args()
     parts = ("import", "teacher") if args.part == "all" else (args.part,)
     for part in parts:
@@ -180,6 +262,7 @@ def main() -> None:
             print_import(result)
         else:
             result = run_teacher(args)
+            print_teacher(result)
         write_report(args.output, {part: result})
 
 

@@ -270,8 +270,7 @@ class DoubleServer:
             config = self.config
             marked = _FAULT_MARK.search(json.dumps(body, ensure_ascii=False))
             holding = (
-                config.hold_after_answers is not None
-                and self.answered >= config.hold_after_answers
+                config.hold_after_answers is not None and self.answered >= config.hold_after_answers
             )
             if holding:
                 fault = HELD

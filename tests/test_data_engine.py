@@ -190,3 +190,18 @@ def test_released_files_keep_their_splits_and_skip_the_teacher(tmp_path: Path) -
     assert all(r.meta["release_file"].startswith("VLAA-Thinking-SFT") for r in kept["sft"])
     assert all(r.meta["release_file"].startswith("VLAA-Thinking-GRPO") for r in kept["rl"])
     assert card.splits["sft"] + card.splits["rl"] + 4 + card.quarantined == card.original
+
+
+def test_validation_fixes_math_answers_that_only_give_coefficients(tmp_path: Path) -> None:
+    from vlaa.data.validation import Validator
+
+    folder = _folder(tmp_path / "a", 1, seed=6)
+    row = json.loads((folder / "records.jsonl").read_text())
+    row.update(
+        reward_type="math",
+        question="The line y = a*x + 3 passes through (1, 5). What is the line's equation?",
+        answer="a = 2",
+    )
+    record = Validator().check(row, folder / "images", "", "records.jsonl:1")
+    assert record.answer == "y = 2*x + 3"
+    assert record.meta["answer_before_fixup"] == "a = 2"

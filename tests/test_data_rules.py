@@ -298,3 +298,36 @@ def test_split_reasoning_output_matches_its_regex_reference() -> None:
     for _ in range(5000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
         assert rules.split_reasoning_output(text) == _regex_split(text), repr(text)
+
+
+@pytest.mark.parametrize(
+    ("answer", "question", "context", "fixed"),
+    [
+        (
+            "a = -5",
+            "The function y = a * sin(-5 * x) goes through (pi/10, 5). What is the function's "
+            "equation?",
+            "",
+            "y = (-5) * sin(-5 * x)",
+        ),
+        (
+            "a=2, b=3",
+            "Given f(x) = a*x^2 + b*x + 1, what is the expression of f(x)?",
+            "",
+            "f(x) = 2*x^2 + 3*x + 1",
+        ),
+        (
+            "a = 2",
+            "What is the equation?",
+            "The line y = a*x + 3 passes through (1, 5).",
+            "y = 2*x + 3",
+        ),
+        ("-5", "The function y = a * sin(x). What is the equation?", "", None),  # not assignments
+        ("a = -5", "The function y = a * sin(x). What is a?", "", None),  # asks for the value
+        ("c = 1", "The function y = a * sin(x). What is the equation?", "", None),  # no such name
+    ],
+)
+def test_math_answers_giving_only_coefficients_become_the_expression(
+    answer: str, question: str, context: str, fixed: str | None
+) -> None:
+    assert rules.fix_math_answer(answer, question, context) == fixed

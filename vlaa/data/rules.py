@@ -111,3 +111,58 @@ def dedup_key(image_bytes_hash: str, question: str) -> str:
     """A key equal for the same image bytes asked the same question (case/space-insensitive)."""
     payload = f"{image_bytes_hash}\n{_normalise_question(question)}".encode()
     return hashlib.sha256(payload).hexdigest()
+
+
+# Extra RL cleaning (PAPER.md): a math answer that only gives the unknown coefficients
+# ("a = -5") where the question asks for the whole expression ("What is the function's
+# equation?") is rewritten into that expression, taken from the problem's own template.
+_ASKS_FOR_EXPRESSION_RE = re.compile(
+    r"\b(equation|expression|formula|function(?:'s)? (?:rule|form))\b", re.IGNORECASE
+)
+_ASSIGNMENT_RE = re.compile(r"^\s*([A-Za-z])\s*=\s*(-?[\d.]+(?:\s*[*/]\s*(?:pi|π|[\d.]+))?)\s*$")
+_ASSIGNMENT_SPLIT_RE = re.compile(r"\s*(?:,|;|\band\b)\s*")
+# "y = a * sin(x)" / "f(x) = a*x^2 + b", up to the end of its clause.
+_TEMPLATE_RE = re.compile(
+    r"\b([A-Za-z](?:\s*\(\s*x\s*\))?\s*=\s*[^=?\n]+?)"
+    r"(?=\s*(?:[?\n]|\.\s|\.$|,\s|$| goes| passes| has| is\b| where))"
+)
+
+
+def parse_assignments(answer: str) -> dict[str, str] | None:
+    """``{"a": "-5", "b": "2"}`` when ``answer`` is only variable assignments, else None."""
+    parts = [part for part in _ASSIGNMENT_SPLIT_RE.split(answer.strip().rstrip(".")) if part]
+    values: dict[str, str] = {}
+    for part in parts:
+        match = _ASSIGNMENT_RE.match(part)
+        if match is None:
+            return None
+        values[match.group(1)] = match.group(2).replace(" ", "")
+    return values or None
+
+
+def fix_math_answer(answer: str, question: str, context: str = "") -> str | None:
+    """The whole expression when ``answer`` only gives coefficient values the question's
+    template needs (``a = -5`` + "y = a * sin(-5 * x) ... What is the equation?" ->
+    ``y = -5 * sin(-5 * x)``); None when no fix applies (the answer stays as it is)."""
+    if not _ASKS_FOR_EXPRESSION_RE.search(question):
+        return None
+    values = parse_assignments(answer)
+    if values is None:
+        return None
+    for text in (question, context):
+        for match in _TEMPLATE_RE.finditer(text):
+            left, _, right = match.group(1).partition("=")
+            names = set(re.findall(r"\b[A-Za-z]\b", right))
+            if not set(values) <= names or left.strip() in values:
+                continue
+            filled = re.sub(
+                r"\b([A-Za-z])\b",
+                lambda m: _as_factor(values[m.group(1)]) if m.group(1) in values else m.group(1),
+                right.strip(),
+            )
+            return f"{left.strip()} = {filled}"
+    return None
+
+
+def _as_factor(value: str) -> str:
+    return f"({value})" if value.startswith("-") or any(op in value for op in "*/") else value

@@ -197,7 +197,8 @@ def _to_record(data: dict[str, Any]) -> Record:
 
 
 def _normalise_answer(record: Record) -> Record:
-    """Check the answer fits its reward type; rewrite MCQ answer forms to the bare letter."""
+    """Check the answer fits its reward type; rewrite MCQ answer forms to the bare letter and
+    math answers that only give coefficient values to the whole expression asked for."""
     answer = record.answer
     if record.reward_type == "iou":
         if not isinstance(answer, list):
@@ -210,6 +211,14 @@ def _normalise_answer(record: Record) -> Record:
             float(answer)
         except ValueError:
             raise Rejected("invalid_answer", f"digit answer {answer!r} is not a number") from None
+    if record.reward_type == "math":
+        context = record.meta.get("context", "")
+        fixed = rules.fix_math_answer(
+            answer, record.question, context if isinstance(context, str) else ""
+        )
+        if fixed is not None:
+            meta = {**record.meta, "answer_before_fixup": answer}
+            return record.model_copy(update={"answer": fixed, "meta": meta})
     if record.reward_type == "mcq":
         letter = rules.normalise_mcq_answer(answer)
         if letter is None:
