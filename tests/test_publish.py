@@ -109,6 +109,10 @@ def test_local_store_round_trip(tmp_path: Path) -> None:
     assert not any(p.name.startswith(".tmp-") for p in (tmp_path / "s").rglob("*"))
     with pytest.raises(ObjectNotFoundError):
         store.get_bytes("a/missing")
+    store.get_file("a/c/d.bin", tmp_path / "fetched.bin")
+    assert (tmp_path / "fetched.bin").read_bytes() == b"file"
+    with pytest.raises(ObjectNotFoundError):
+        store.get_file("a/missing", tmp_path / "missing.bin")
 
 
 @pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "a/", "a\\b", "./a", "x/.tmp-1"])

@@ -250,6 +250,10 @@ def test_s3_store_contract(moto_s3: MotoS3, bucket: str, tmp_path: Path) -> None
         store.get_bytes("a/missing")
     with pytest.raises(InvalidKeyError):
         store.put_bytes("../escape", b"")
+    store.get_file("a/c/d.bin", tmp_path / "fetched.bin")
+    assert (tmp_path / "fetched.bin").read_bytes() == b"file"
+    with pytest.raises(ObjectNotFoundError):
+        store.get_file("a/missing", tmp_path / "missing.bin")
 
 
 def test_multipart_upload_with_checksum_metadata(

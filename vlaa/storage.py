@@ -83,6 +83,10 @@ class ObjectStore(Protocol):
         """The object's content; :class:`ObjectNotFoundError` if there is none."""
         ...
 
+    def get_file(self, key: str, local_path: Path) -> None:
+        """Write the object to ``local_path``, streamed (model shards are gigabytes)."""
+        ...
+
     def list(self, prefix: str = "") -> list[str]:
         """Sorted keys that start with ``prefix`` (a plain string prefix, as in S3)."""
         ...
@@ -128,6 +132,12 @@ class LocalStore:
             return path.read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
             raise ObjectNotFoundError(f"no object {key!r} in {self!r}") from error
+
+    def get_file(self, key: str, local_path: Path) -> None:
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFoundError(f"no object {key!r} in {self!r}")
+        shutil.copyfile(path, local_path)
 
     def list(self, prefix: str = "") -> list[str]:
         # Walk only the deepest folder the prefix fully names, not the whole store.

@@ -390,6 +390,19 @@ class S3Store:
                 raise ObjectNotFoundError(f"no object {key!r} in {self!r}") from None
             raise
 
+    def get_file(self, key: str, local_path: Path) -> None:
+        name = self._name(key)
+        # minio's fget_object streams to "<path>.<etag>.part_minio" and renames at the end.
+        try:
+            self._call(
+                f"download of {name}",
+                lambda: self.client.fget_object(self.bucket, name, str(local_path)),
+            )
+        except S3StoreError as error:
+            if _is_missing(error):
+                raise ObjectNotFoundError(f"no object {key!r} in {self!r}") from None
+            raise
+
     def list(self, prefix: str = "") -> list[str]:
         full = f"{self.prefix}/{prefix}" if self.prefix else prefix
 

@@ -120,7 +120,7 @@ def _download_s3_copy(uri: str, cache_dir: Path) -> Path:
             if not destination.is_relative_to(target.resolve()):
                 raise BenchmarkDataError(f"{uri}: object key {key!r} escapes the copy's folder")
             destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(store.get_bytes(key))
+            store.get_file(key, destination)
     except StoreError as error:
         raise BenchmarkDataError(f"{uri}: cannot copy the benchmark from S3: {error}") from None
     marker.write_text(uri)

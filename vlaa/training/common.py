@@ -124,13 +124,21 @@ TRAIN_LOG_IN_MODEL = "vlaa_train_log.jsonl"
 def save_trained(
     trainer: Trainer, processor: ProcessorMixin, output_dir: Path, log_path: Path | None = None
 ) -> None:
-    """Replace ``output_dir`` with the trained weights, the processor and the training log."""
-    if output_dir.exists():
+    """Replace ``output_dir`` with the trained weights, the processor and the training log.
+
+    Under several processes (torchrun, DeepSpeed) only the main one clears and writes files;
+    every rank still calls ``save_model``, which gathers ZeRO-3 shards collectively.
+    """
+    accelerator = trainer.accelerator
+    if accelerator.is_main_process and output_dir.exists():
         shutil.rmtree(output_dir)
+    accelerator.wait_for_everyone()  # nobody writes into the folder while it is removed
     trainer.save_model(str(output_dir))
-    processor.save_pretrained(output_dir)
-    if log_path is not None and log_path.is_file():
-        shutil.copyfile(log_path, output_dir / TRAIN_LOG_IN_MODEL)
+    if accelerator.is_main_process:
+        processor.save_pretrained(output_dir)
+        if log_path is not None and log_path.is_file():
+            shutil.copyfile(log_path, output_dir / TRAIN_LOG_IN_MODEL)
+    accelerator.wait_for_everyone()
 
 
 def keep_log_until(log_path: Path, step: int) -> None:

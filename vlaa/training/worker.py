@@ -150,7 +150,7 @@ def download_folder(uri: str, destination: Path, require_marker: bool = False) -
     for key in keys:
         target = destination.joinpath(*check_key(key).split("/"))
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(store.get_bytes(key))
+        store.get_file(key, target)
         if manifest:
             _verify(target, key, manifest["files"][key], uri)
     if manifest:
