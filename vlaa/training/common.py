@@ -139,6 +139,7 @@ def save_trained(
         if log_path is not None and log_path.is_file():
             shutil.copyfile(log_path, output_dir / TRAIN_LOG_IN_MODEL)
     accelerator.wait_for_everyone()
+    output_dir.mkdir(parents=True, exist_ok=True)  # callers add their summary file on every rank
 
 
 def keep_log_until(log_path: Path, step: int) -> None:
