@@ -289,9 +289,6 @@ def _validate_all(
             for row in _rows_of(reader):
                 bar.update(1)
                 metrics.count_input()
-                data = peek(row.data)
-                source = text_or(data.get("source"), reader.name) or reader.name
-                card.count_original(source)
                 try:
                     if row.problem is not None:
                         raise Rejected(*row.problem)
@@ -299,6 +296,10 @@ def _validate_all(
                         row.data, row.image_root, reader.image_prefix, row.location
                     )
                 except Rejected as rejected:
+                    # Parse the bad row once more, best effort, only to name it.
+                    data = peek(row.data)
+                    source = text_or(data.get("source"), reader.name) or reader.name
+                    card.count_original(source)
                     loss = Loss(
                         rejected.reason,
                         rejected.detail,
@@ -312,6 +313,7 @@ def _validate_all(
                     metrics.count_dropped(VALIDATE_STEP, loss.reason)
                     quarantine.write(loss.to_json() + "\n")
                     continue
+                card.count_original(record.source)
                 source_image = str(row.image_root / _without_prefix(record.image, reader))
                 valid.append(index, source_image, record)
     valid.close()
@@ -370,23 +372,20 @@ def _distil_all(
                 metrics.count_kept("eval")
                 continue
             roles = readers[reader_index].roles
-            sources[record.id] = Path(source_image)
             yield WorkItem(record, Path(source_image), frozenset(roles))
 
-    def emit(result: Record | Loss) -> None:
+    def emit(item: WorkItem, result: Record | Loss) -> None:
         if isinstance(result, Loss):
             logger.info("dropped %s at %s: %s", result.ref(), result.step, result.detail)
             card.count_dropped(result.source, result.reason, result.step)
             metrics.count_dropped(result.step, result.reason)
             drops.write(result.to_json() + "\n")
-            sources.pop(result.record_id or "", None)
             return
         split = result.split or "sft"
-        outputs.write(result, sources.pop(result.id))
+        outputs.write(result, item.image_path)
         card.count_kept(result.source, split, result.reward_type, result.has_aha)
         metrics.count_kept(split)
 
-    sources: dict[str, Path] = {}
     settings = DistilSettings(
         max_rewrite_word_delta=config.max_rewrite_word_delta,
         max_in_flight=config.max_in_flight,

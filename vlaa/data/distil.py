@@ -137,13 +137,14 @@ async def distil_stream(
     items: Iterable[WorkItem],
     teacher: AsyncTeacher,
     settings: DistilSettings,
-    emit: Callable[[Record | Loss], None],
+    emit: Callable[[WorkItem, Record | Loss], None],
     progress: StepProgress,
 ) -> None:
-    """Distil every item; call ``emit`` with the kept record or the loss, in input order."""
+    """Distil every item; call ``emit`` with the item and its kept record or loss, in input
+    order."""
     labels = copy.deepcopy(teacher.labels())
-    running: dict[asyncio.Task[Record | Loss], int] = {}
-    finished: dict[int, Record | Loss] = {}
+    running: dict[asyncio.Task[Record | Loss], tuple[int, WorkItem]] = {}
+    finished: dict[int, tuple[WorkItem, Record | Loss]] = {}
     next_emit = 0
     iterator = enumerate(items)
     exhausted = False
@@ -161,15 +162,16 @@ async def distil_stream(
                 exhausted = True
                 return
             task = asyncio.create_task(_distil_one(item, teacher, settings, labels, progress))
-            running[task] = index
+            running[task] = (index, item)
 
     launch()
     while running:
         done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            finished[running.pop(task)] = task.result()
+            index, item = running.pop(task)
+            finished[index] = (item, task.result())
         while next_emit in finished:
-            emit(finished.pop(next_emit))
+            emit(*finished.pop(next_emit))
             next_emit += 1
         launch()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from itertools import islice
@@ -20,7 +20,13 @@ from typing import Any
 
 import ijson
 
-from vlaa.data.sources.base import SourceError, SourceRow, SourceSpec
+from vlaa.data.sources.base import (
+    BOTH_ROLES,
+    SourceError,
+    SourceReader,
+    SourceRow,
+    SourceSpec,
+)
 from vlaa.records import check_relative_image_path
 
 # Options every reader accepts (each reader documents its own extra ones).
@@ -139,6 +145,34 @@ def iter_json_array(path: Path, prefix: str = "item") -> Iterator[Entry]:
             raise SourceError(f"{path}: invalid JSON after {count} item(s): {error}") from error
     if count == 0:
         raise SourceError(f"{path}: no records under {prefix!r}; is this the published layout?")
+
+
+def map_records(
+    annotation: Path,
+    maker: RowMaker,
+    make_row: Callable[[int, dict[str, Any]], SourceRow | None],
+    prefix: str = "item",
+) -> Generator[SourceRow, None, None]:
+    """Every entry of ``annotation`` as a row: an unreadable one as the maker's problem row, a
+    readable one through ``make_row`` (which returns None for entries not of this source)."""
+    for number, record, problem in iter_records(annotation, prefix):
+        if record is None:
+            assert problem is not None
+            yield maker.bad(number, *problem)
+            continue
+        row = make_row(number, record)
+        if row is not None:
+            yield row
+
+
+def reader(
+    kind: str,
+    spec: SourceSpec,
+    rows: Generator[SourceRow, None, None],
+    roles: frozenset[str] = BOTH_ROLES,
+) -> SourceReader:
+    """The reader of one source kind: ``spec.limit`` applied, images stored under ``kind/``."""
+    return SourceReader(name=kind, rows=limited(rows, spec.limit), image_prefix=kind, roles=roles)
 
 
 def limited(rows: Generator[SourceRow, None, None], limit: int | None) -> Iterator[SourceRow]:

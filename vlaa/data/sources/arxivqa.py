@@ -24,7 +24,7 @@ Options: ``annotation`` (default ``arxivqa.jsonl``), ``image_root``.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,11 @@ from vlaa.data.sources._common import (
     RowMaker,
     check_options,
     image_root,
-    iter_records,
     label,
-    limited,
     locate_annotation,
+    map_records,
     option_letters,
+    reader,
     strip_option_label,
     text,
 )
@@ -50,18 +50,7 @@ def open_arxivqa(spec: SourceSpec, root: Path) -> SourceReader:
     check_options(spec)
     base, annotation = locate_annotation(root, spec, ["arxivqa.jsonl"])
     maker = RowMaker(KIND, image_root(base, spec, base), label(annotation, base))
-    return SourceReader(
-        name=KIND, rows=limited(_rows(annotation, maker), spec.limit), image_prefix=KIND
-    )
-
-
-def _rows(annotation: Path, maker: RowMaker) -> Generator[SourceRow, None, None]:
-    for number, record, problem in iter_records(annotation):
-        if record is None:
-            assert problem is not None
-            yield maker.bad(number, *problem)
-        else:
-            yield _row(number, record, maker)
+    return reader(KIND, spec, map_records(annotation, maker, partial(_row, maker=maker)))
 
 
 def _row(number: int, record: dict[str, Any], maker: RowMaker) -> SourceRow:

@@ -26,7 +26,7 @@ Options: ``split`` (default ``train``, picks ``<split>_v1.0_withQT.json`` /
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,10 @@ from vlaa.data.sources._common import (
     RowMaker,
     check_options,
     image_root,
-    iter_records,
     label,
-    limited,
     locate_annotation,
+    map_records,
+    reader,
     text,
 )
 from vlaa.data.sources.base import SourceReader, SourceRow, SourceSpec
@@ -58,18 +58,8 @@ def open_docvqa(spec: SourceSpec, root: Path) -> SourceReader:
     flat = IMAGE_ROOT_OPTION not in spec.options and (base / FLAT_IMAGES).is_dir()
     default_root = base / FLAT_IMAGES if flat else annotation.parent
     maker = RowMaker(KIND, image_root(base, spec, default_root), label(annotation, base))
-    return SourceReader(
-        name=KIND, rows=limited(_rows(annotation, maker, flat), spec.limit), image_prefix=KIND
-    )
-
-
-def _rows(annotation: Path, maker: RowMaker, flat: bool) -> Generator[SourceRow, None, None]:
-    for number, record, problem in iter_records(annotation, "data.item"):
-        if record is None:
-            assert problem is not None
-            yield maker.bad(number, *problem)
-        else:
-            yield _row(number, record, maker, flat)
+    rows = map_records(annotation, maker, partial(_row, maker=maker, flat=flat), "data.item")
+    return reader(KIND, spec, rows)
 
 
 def _row(number: int, record: dict[str, Any], maker: RowMaker, flat: bool) -> SourceRow:

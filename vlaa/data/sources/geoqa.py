@@ -26,7 +26,7 @@ Options: ``annotation`` (default ``qa_tuning.json``), ``image_root`` (default ``
 from __future__ import annotations
 
 import re
-from collections.abc import Generator
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -35,10 +35,10 @@ from vlaa.data.sources._common import (
     check_options,
     first_exchange,
     image_root,
-    iter_records,
     label,
-    limited,
     locate_annotation,
+    map_records,
+    reader,
     strip_image_token,
     text,
 )
@@ -61,21 +61,8 @@ def open_geoqa170k(spec: SourceSpec, root: Path) -> SourceReader:
     check_options(spec)
     base, annotation = locate_annotation(root, spec, ["qa_tuning.json"])
     maker = RowMaker(KIND, image_root(base, spec, base / "images"), label(annotation, base))
-    return SourceReader(
-        name=KIND,
-        rows=limited(_rows(annotation, maker), spec.limit),
-        image_prefix=KIND,
-        roles=RL_ONLY,
-    )
-
-
-def _rows(annotation: Path, maker: RowMaker) -> Generator[SourceRow, None, None]:
-    for number, record, problem in iter_records(annotation):
-        if record is None:
-            assert problem is not None
-            yield maker.bad(number, *problem)
-        else:
-            yield _row(number, record, maker)
+    rows = map_records(annotation, maker, partial(_row, maker=maker))
+    return reader(KIND, spec, rows, roles=RL_ONLY)
 
 
 def _row(number: int, record: dict[str, Any], maker: RowMaker) -> SourceRow:

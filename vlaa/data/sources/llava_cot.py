@@ -31,7 +31,7 @@ Options: ``annotation`` (default ``train.jsonl``), ``image_root``.
 from __future__ import annotations
 
 import re
-from collections.abc import Generator
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -41,11 +41,11 @@ from vlaa.data.sources._common import (
     check_options,
     first_exchange,
     image_root,
-    iter_records,
     label,
-    limited,
     locate_annotation,
+    map_records,
     parse_box,
+    reader,
     strip_image_token,
     text,
 )
@@ -71,20 +71,8 @@ def _open(kind: str, spec: SourceSpec, root: Path) -> SourceReader:
     subset = SUBSETS[kind]
     default_root = next((base / f for f in IMAGE_FOLDERS if (base / f / subset).is_dir()), base)
     maker = RowMaker(kind, image_root(base, spec, default_root), label(annotation, base))
-    return SourceReader(
-        name=kind, rows=limited(_rows(annotation, maker, subset), spec.limit), image_prefix=kind
-    )
-
-
-def _rows(annotation: Path, maker: RowMaker, subset: str) -> Generator[SourceRow, None, None]:
-    for number, record, problem in iter_records(annotation):
-        if record is None:
-            assert problem is not None
-            yield maker.bad(number, *problem)
-            continue
-        row = _row(number, record, maker, subset)
-        if row is not None:
-            yield row
+    rows = map_records(annotation, maker, partial(_row, maker=maker, subset=subset))
+    return reader(kind, spec, rows)
 
 
 def _row(number: int, record: dict[str, Any], maker: RowMaker, subset: str) -> SourceRow | None:

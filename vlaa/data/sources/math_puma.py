@@ -30,7 +30,7 @@ Options: ``annotation`` (default ``train.json``, then ``train.jsonl``), ``image_
 from __future__ import annotations
 
 import re
-from collections.abc import Generator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,10 @@ from vlaa.data.sources._common import (
     RowMaker,
     check_options,
     image_root,
-    iter_records,
     label,
-    limited,
     locate_annotation,
+    map_records,
+    reader,
     strip_image_token,
     text,
 )
@@ -59,18 +59,7 @@ def open_math_puma(spec: SourceSpec, root: Path) -> SourceReader:
     check_options(spec)
     base, annotation = locate_annotation(root, spec, ["train.json", "train.jsonl"])
     maker = RowMaker(KIND, image_root(base, spec, base), label(annotation, base))
-    return SourceReader(
-        name=KIND, rows=limited(_rows(annotation, maker), spec.limit), image_prefix=KIND
-    )
-
-
-def _rows(annotation: Path, maker: RowMaker) -> Generator[SourceRow, None, None]:
-    for number, record, problem in iter_records(annotation):
-        if record is None:
-            assert problem is not None
-            yield maker.bad(number, *problem)
-        else:
-            yield _row(number, record, maker)
+    return reader(KIND, spec, map_records(annotation, maker, partial(_row, maker=maker)))
 
 
 def _row(number: int, record: dict[str, Any], maker: RowMaker) -> SourceRow:

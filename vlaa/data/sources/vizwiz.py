@@ -27,7 +27,7 @@ to the source folder, default ``<split>``), ``image_root``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Generator
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -35,10 +35,10 @@ from vlaa.data.sources._common import (
     RowMaker,
     check_options,
     image_root,
-    iter_records,
     label,
-    limited,
     locate_annotation,
+    map_records,
+    reader,
     text,
 )
 from vlaa.data.sources.base import SourceReader, SourceRow, SourceSpec
@@ -55,18 +55,8 @@ def open_vizwiz(spec: SourceSpec, root: Path) -> SourceReader:
     )
     image_dir = str(spec.options.get("image_dir", split)).strip("/")
     maker = RowMaker(KIND, image_root(base, spec, base), label(annotation, base))
-    return SourceReader(
-        name=KIND, rows=limited(_rows(annotation, maker, image_dir), spec.limit), image_prefix=KIND
-    )
-
-
-def _rows(annotation: Path, maker: RowMaker, image_dir: str) -> Generator[SourceRow, None, None]:
-    for number, record, problem in iter_records(annotation):
-        if record is None:
-            assert problem is not None
-            yield maker.bad(number, *problem)
-        else:
-            yield _row(number, record, maker, image_dir)
+    rows = map_records(annotation, maker, partial(_row, maker=maker, image_dir=image_dir))
+    return reader(KIND, spec, rows)
 
 
 def _row(number: int, record: dict[str, Any], maker: RowMaker, image_dir: str) -> SourceRow:
