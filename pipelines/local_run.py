@@ -13,6 +13,7 @@ from typing import Any
 from kfp import local
 
 from vlaa.components.compare.step import ARMS
+from vlaa.errors import UserError
 from vlaa.parameters import RunParameters
 from vlaa.pipelines import kubernetes
 from vlaa.pipelines.sft_vs_rl import vlaa_sft_vs_rl
@@ -26,7 +27,7 @@ STUDY = "vlaa-sft-vs-rl"
 PIPELINE_ALIASES = {"thinker": THINKER, "sft-vs-rl": STUDY, THINKER: THINKER, STUDY: STUDY}
 
 
-class PipelineFailed(RuntimeError):
+class PipelineFailed(UserError, RuntimeError):
     """The local run failed; the message names the stage and its error."""
 
 

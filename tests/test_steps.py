@@ -17,9 +17,9 @@ from vlaa.components.evaluate.step import EvaluateStepConfig, evaluate_model
 from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
 from vlaa.components.prepare.step import resolve_base_model
 from vlaa.components.sft.step import SFTStepConfig, run_sft
+from vlaa.errors import UserError
 from vlaa.modeling.loading import ModelLoadError
 from vlaa.records import read_records, write_records
-from vlaa.stages import UserError
 from vlaa.training.common import read_log
 
 # Parameter names of the loaded model (transformers 5 layout; the files may use older names).

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from vlaa.stages import describe_validation_error, user_error_types
+from vlaa.errors import USER_ERROR_TYPES, describe_validation_error
 
 app = typer.Typer(
     help="VLAA-Thinker: build the VLAA-Thinking dataset, train with SFT and/or GRPO, "
@@ -34,13 +34,11 @@ def _fail(message: str) -> None:
 
 def _guarded(action: Callable[[], Any]) -> Any:
     """Run ``action``; turn input and configuration errors into one clear line."""
-    from vlaa.pipelines.local_run import PipelineFailed
-
     try:
         return action()
     except ValidationError as error:
         _fail(describe_validation_error(error, "config"))
-    except (*user_error_types(), PipelineFailed, ValueError, KeyError) as error:
+    except (*USER_ERROR_TYPES, ValueError, KeyError) as error:
         _fail(str(error).strip("'\""))
 
 

@@ -19,7 +19,7 @@ from vlaa.components.evaluate.step import EvaluateStepConfig
 from vlaa.components.grpo.step import GRPOStepConfig
 from vlaa.components.publish.step import PublishConfig
 from vlaa.components.sft.step import SFTStepConfig
-from vlaa.stages import UserError, describe_validation_error
+from vlaa.errors import UserError, describe_validation_error
 
 GRPO_INITS = ("sft", "base")
 

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vlaa.errors import UserError
+
 RewardType = Literal["digit", "mcq", "math", "iou", "open"]
 Split = Literal["sft", "rl", "eval"]
 REWARD_TYPES: tuple[str, ...] = ("digit", "mcq", "math", "iou", "open")
@@ -22,7 +24,7 @@ RECORDS_FILE = "records.jsonl"
 IMAGES_DIR = "images"
 
 
-class RecordError(ValueError):
+class RecordError(UserError, ValueError):
     """A record that cannot be used; the message names the record and the reason."""
 
 

@@ -20,44 +20,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from vlaa.errors import USER_ERROR_TYPES, UserError, describe_validation_error
+
 EVENTS_ENV = "VLAA_EVENTS_FILE"
-
-
-class UserError(Exception):
-    """Base for errors caused by input or configuration, reported without a traceback."""
-
-
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """Errors caused by input or configuration: reported in one line, never as a traceback."""
-    from vlaa.benchmarks import BenchmarkDataError
-    from vlaa.components.build_dataset.step import DatasetBuildError
-    from vlaa.components.publish.step import PublishError
-    from vlaa.modeling.loading import ModelLoadError
-    from vlaa.records import RecordError
-    from vlaa.training.common import ConfigError
-
-    return (
-        UserError,
-        ValidationError,
-        RecordError,
-        ConfigError,
-        ModelLoadError,
-        DatasetBuildError,
-        PublishError,
-        BenchmarkDataError,
-        FileNotFoundError,
-    )
-
-
-def describe_validation_error(error: ValidationError, parameter: str) -> str:
-    """'sft.learning_rat: unknown parameter' style lines, naming the pipeline parameter."""
-    lines = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"])
-        message = "unknown parameter" if item["type"] == "extra_forbidden" else item["msg"]
-        value = "" if item["type"] == "extra_forbidden" else f" (got {item.get('input')!r})"
-        lines.append(f"{parameter}.{where}: {message}{value}")
-    return "; ".join(lines)
+__all__ = ["EVENTS_ENV", "UserError", "read_events", "stage"]
 
 
 @dataclass
@@ -83,7 +49,7 @@ def stage(name: str) -> Iterator[StageRecorder]:
     _emit({"stage": name, "status": "running", "time": started})
     try:
         yield recorder
-    except user_error_types() as error:
+    except USER_ERROR_TYPES as error:
         message = str(error)
         if isinstance(error, ValidationError):
             message = describe_validation_error(error, name)

@@ -43,6 +43,7 @@ from vlaa.data.sources import SourceReader, SourceSpec, open_source
 from vlaa.data.sources.base import SourceError, SourceRow
 from vlaa.data.synthetic import SyntheticConfig, SyntheticMix, generate
 from vlaa.data.validation import Loss, Rejected, Validator, peek, text_or
+from vlaa.errors import UserError
 from vlaa.observability.data_build import DataBuildMetrics
 from vlaa.observability.settings import MetricsSettings
 from vlaa.records import IMAGES_DIR, RECORDS_FILE, Record, write_records
@@ -148,7 +149,7 @@ class BuildDatasetConfig(BaseModel):
         return LLMTeacherConfig.model_validate(fields)
 
 
-class DatasetBuildError(RuntimeError):
+class DatasetBuildError(UserError, RuntimeError):
     """The build cannot produce a usable dataset; the message says why and what to look at."""
 
 

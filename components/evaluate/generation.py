@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from PIL import Image
 
-from vlaa.stages import UserError
+from vlaa.errors import UserError
 
 logger = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from vlaa.errors import UserError
 from vlaa.modeling.factory import make_model
 from vlaa.modeling.loading import check_model_dir
-from vlaa.stages import UserError
 
 
 def resolve_base_model(source: str, output_dir: Path) -> Path:

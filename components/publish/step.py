@@ -35,6 +35,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from vlaa.errors import UserError
 from vlaa.storage import ObjectNotFoundError, ObjectStore, StoreError, file_sha256, open_store
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ DEFAULT_LICENSE = "apache-2.0"
 CARD_TAGS = ["vlaa-thinking", "vision-language", "reasoning", "kubeflow-pipelines"]
 
 
-class PublishError(RuntimeError):
+class PublishError(UserError, RuntimeError):
     """Publishing was refused or failed; the message says why."""
 
 

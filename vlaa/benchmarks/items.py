@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vlaa.errors import UserError
 from vlaa.prompts import user_text
 
 AnswerKind = Literal["mcq", "numeric", "free_form"]
@@ -30,7 +31,7 @@ REWARD_TYPE_BY_KIND: dict[str, str] = {"mcq": "mcq", "numeric": "digit", "free_f
 CACHE_ENV = "VLAA_BENCHMARK_CACHE"
 
 
-class BenchmarkDataError(ValueError):
+class BenchmarkDataError(UserError, ValueError):
     """A benchmark file that does not match its published layout.
 
     The message names the file, the record and the field (or image) that is wrong.

@@ -20,13 +20,10 @@ from transformers import (
     TrainingArguments,
 )
 
+from vlaa.errors import ConfigError
 from vlaa.observability import MetricsSettings
 from vlaa.training.checkpoints import last_complete_checkpoint
 from vlaa.training.distributed import DistributedConfig
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot work; the message names the field."""
 
 
 class TrainingRunFields(BaseModel):

@@ -1,0 +1,35 @@
+"""The user-error family: every error caused by input or configuration derives from ``UserError``.
+
+A leaf module (it imports nothing from ``vlaa``), so any layer can raise these without pulling in
+another. ``vlaa.stages`` and the CLI report a ``UserError`` (and pydantic's ``ValidationError``,
+``FileNotFoundError``) as one clear line instead of a traceback; anything else is a bug and keeps
+its traceback. Subclasses keep their historical built-in base too (``ValueError``,
+``RuntimeError``) so ``except ValueError`` callers see no change.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+class UserError(Exception):
+    """Base for errors caused by input or configuration, reported without a traceback."""
+
+
+class ConfigError(UserError, ValueError):
+    """A configuration value that cannot work; the message names the field."""
+
+
+# What is reported in one line: our family, a config that pydantic refused, a missing input file.
+USER_ERROR_TYPES: tuple[type[BaseException], ...] = (UserError, ValidationError, FileNotFoundError)
+
+
+def describe_validation_error(error: ValidationError, parameter: str) -> str:
+    """'sft.learning_rat: unknown parameter' style lines, naming the pipeline parameter."""
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        message = "unknown parameter" if item["type"] == "extra_forbidden" else item["msg"]
+        value = "" if item["type"] == "extra_forbidden" else f" (got {item.get('input')!r})"
+        lines.append(f"{parameter}.{where}: {message}{value}")
+    return "; ".join(lines)
