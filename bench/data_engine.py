@@ -148,7 +148,8 @@ def run_teacher(args: argparse.Namespace) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from openai_double import DoubleConfig, DoubleProcess
 
-    from vlaa.components.build_dataset.step import BuildDatasetConfig, build_dataset
+    from vlaa.data.config import BuildDatasetConfig
+    from vlaa.data.engine import build_dataset
 
     concurrency, latency = args.concurrency, args.latency
     with (

@@ -21,12 +21,14 @@ from machine_info import machine
 from rich.console import Console
 from rich.table import Table
 
-from vlaa.components.build_dataset.step import BuildDatasetConfig, build_dataset
-from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
-from vlaa.components.sft.step import SFTStepConfig, run_sft
+from vlaa.data.config import BuildDatasetConfig
+from vlaa.data.engine import build_dataset
 from vlaa.modeling.factory import make_model
 from vlaa.presets import preset
 from vlaa.training.common import read_log
+from vlaa.training.config import GRPOStepConfig, SFTStepConfig
+from vlaa.training.grpo import run_grpo
+from vlaa.training.sft import run_sft
 
 RESULTS = Path(__file__).parent / "results" / "grpo_learning.json"
 KEYS = (

@@ -34,39 +34,29 @@ from kfp import kubernetes
 from kfp.dsl import PipelineTask
 from kfp.dsl.pipeline_channel import PipelineChannel, PipelineParameterChannel
 
-# --- names the manifests define (manifests/base) ---------------------------------------------
-
-RUNTIME_CONFIG_MAP = "vlaa-runtime-env"
-# Keys of the ConfigMap, each exposed under its own name (manifests/base/runtime-env.yaml).
-RUNTIME_ENV_KEYS = (
-    "VLAA_S3_ENDPOINT",
-    "AWS_REGION",
-    "VLAA_PUSHGATEWAY_URL",
-    "VLAA_METRICS_PORT",
-    "VLAA_PIPELINE_BUCKET",
-    "VLAA_MODELS_BUCKET",
-    "VLAA_PRIORITY_CLASS",
-    "VLAA_TEACHER_CACHE_DIR",
+from vlaa.cluster import (
+    GPU_RESOURCE,
+    GPU_TASK_LABEL,
+    METRICS_LABEL,
+    RUNTIME_CONFIG_MAP,
+    RUNTIME_ENV_KEYS,
+    S3_SECRET,
+    S3_SECRET_KEYS,
+    TEACHER_CACHE_MOUNT,
+    TEACHER_CACHE_PVC,
+    TEACHER_SECRET,
+    TEACHER_SECRET_KEYS,
 )
-S3_SECRET = "vlaa-s3-credentials"
-S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")  # vlaa/storage_s3.py
-TEACHER_SECRET = "vlaa-teacher-api-keys"
-# Optional: a run with the offline teacher (the default) needs neither key nor the Secret.
-TEACHER_SECRET_KEYS = ("OPENAI_API_KEY", "DEEPSEEK_API_KEY")
-TEACHER_CACHE_PVC = "vlaa-teacher-cache"
-TEACHER_CACHE_MOUNT = "/var/cache/vlaa"  # VLAA_TEACHER_CACHE_DIR is a folder below it
 
 # --- pod settings ------------------------------------------------------------------------------
 
-METRICS_LABEL = ("vlaa.io/metrics", "true")  # the PodMonitor scrapes pods with this label
-GPU_TASK_LABEL = ("vlaa.io/gpu-task", "true")  # stands in for priorityClassName (see above)
 SHM_VOLUME = "dshm"
 SHM_PATH = "/dev/shm"
 SHM_SIZE = "16Gi"  # memory-backed: counts against the node's memory, bounded by this limit
 
 # --- run parameters (defaults of the pipelines' cluster parameters) ----------------------------
 
-GPU_TYPE = "nvidia.com/gpu"  # the resource name the NVIDIA device plugin advertises
+GPU_TYPE = GPU_RESOURCE
 # GPUs of each GPU pod (sft, grpo, evaluate alike). Training inside the pod (distributed.nodes
 # = 1) runs distributed.gpus_per_node processes: gpu_count must be at least that. With nodes > 1
 # the step's pod only submits and follows a TrainJob, and its GPUs idle.

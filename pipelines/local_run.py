@@ -38,16 +38,11 @@ def pipeline_name(name: str) -> str:
 
 
 def kfp_arguments(params: RunParameters, pipeline: str = THINKER) -> dict[str, Any]:
-    """Map validated run parameters onto the pipeline function's arguments."""
-    arguments = {
-        "base_model": params.base_model,
-        "data": params.data,
-        "sft_config": params.sft,
-        "grpo_config": params.grpo,
-        "evaluate_config": params.evaluate,
-    }
-    if pipeline == THINKER:
-        arguments.update(grpo_init=params.grpo_init, publish_config=params.publish)
+    """The pipeline function's arguments: the run parameters under their own names (the study
+    has no ``grpo_init`` or ``publish``: it runs both GRPO arms and publishes nothing)."""
+    arguments = params.model_dump()
+    if pipeline == STUDY:
+        arguments = {k: v for k, v in arguments.items() if k not in ("grpo_init", "publish")}
     return arguments
 
 

@@ -3,18 +3,18 @@
 Arms (PAPER.md, "SFT or RL?"): the base model, SFT only, GRPO only (from the base model) and
 SFT then GRPO. Each arm is evaluated on the same held-out split; ``compare`` writes one table
 and one figure (accuracy per arm, the GRPO arms' reward and response-length curves). The SFT
-subset is the ``sft_config`` group's business (e.g. ``subset_size``), shared by both SFT arms
+subset is the ``sft`` group's business (e.g. ``subset_size``), shared by both SFT arms
 through the one SFT task they share. Kubernetes settings per task: ``kubernetes.configure``.
 """
 
 from kfp import dsl
 
-from vlaa.components.build_dataset.component import build_dataset
-from vlaa.components.compare.component import compare
-from vlaa.components.evaluate.component import evaluate
-from vlaa.components.grpo.component import grpo
-from vlaa.components.prepare.component import prepare
-from vlaa.components.sft.component import sft
+from vlaa.components.build_dataset.component import build_dataset as build_dataset_component
+from vlaa.components.compare.component import compare as compare_component
+from vlaa.components.evaluate.component import evaluate as evaluate_component
+from vlaa.components.grpo.component import grpo as grpo_component
+from vlaa.components.prepare.component import prepare as prepare_component
+from vlaa.components.sft.component import sft as sft_component
 from vlaa.pipelines.kubernetes import (
     CPU_NODE_SELECTOR,
     GPU_COUNT,
@@ -32,9 +32,9 @@ PIPELINE_NAME = "vlaa-sft-vs-rl"
 def vlaa_sft_vs_rl(
     base_model: str = "tiny",
     data: dict = {},  # noqa: B006 - KFP parameters are declared with literal defaults
-    sft_config: dict = {},  # noqa: B006
-    grpo_config: dict = {},  # noqa: B006
-    evaluate_config: dict = {},  # noqa: B006
+    sft: dict = {},  # noqa: B006
+    grpo: dict = {},  # noqa: B006
+    evaluate: dict = {},  # noqa: B006
     # Cluster placement (kubernetes.py); the local runner ignores them.
     gpu_type: str = GPU_TYPE,
     gpu_count: int = GPU_COUNT,
@@ -43,65 +43,67 @@ def vlaa_sft_vs_rl(
     cpu_node_selector: dict = CPU_NODE_SELECTOR,
 ) -> None:
     cluster = Cluster(gpu_type, gpu_count, gpu_node_selector, gpu_tolerations, cpu_node_selector)
-    prepared = prepare(
-        base_model_source=base_model,
+    prepared = prepare_component(
+        base_model=base_model,
         grpo_init="sft",  # validated like any run; the study runs both GRPO arms anyway
         data=data,
-        sft=sft_config,
-        grpo=grpo_config,
-        evaluate=evaluate_config,
+        sft=sft,
+        grpo=grpo,
+        evaluate=evaluate,
         publish={},
     )
     configure(prepared, cluster)
-    data_task = build_dataset(config=data, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER).after(prepared)
+    data_task = build_dataset_component(
+        config=data, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER
+    ).after(prepared)
     configure(data_task, cluster)
-    base_model_artifact = prepared.outputs["base_model"]
+    base_model_artifact = prepared.outputs["model"]
     eval_split = data_task.outputs["eval_split"]
 
-    base_eval = evaluate(
+    base_eval = evaluate_component(
         model=base_model_artifact,
         eval_split=eval_split,
-        config=evaluate_config,
+        config=evaluate,
         label="base",
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
     ).set_display_name("evaluate base")
     configure(base_eval, cluster)
 
     def evaluated(model, label: str):
-        task = evaluate(
+        task = evaluate_component(
             model=model,
             eval_split=eval_split,
-            config=evaluate_config,
+            config=evaluate,
             label=label,
             run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             base_report=base_eval.outputs["report"],
         ).set_display_name(f"evaluate {label}")
         return configure(task, cluster)
 
-    tuned = sft(
+    tuned = sft_component(
         base_model=base_model_artifact,
         train_split=data_task.outputs["sft_split"],
-        config=sft_config,
+        config=sft,
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
     )
     configure(tuned, cluster)
-    from_base = grpo(
+    from_base = grpo_component(
         init_model=base_model_artifact,
         train_split=data_task.outputs["rl_split"],
-        config=grpo_config,
+        config=grpo,
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         arm="base",
     ).set_display_name("grpo (from base)")
     configure(from_base, cluster)
-    from_sft = grpo(
+    from_sft = grpo_component(
         init_model=tuned.outputs["model"],
         train_split=data_task.outputs["rl_split"],
-        config=grpo_config,
+        config=grpo,
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         arm="sft",
     ).set_display_name("grpo (from sft)")
     configure(from_sft, cluster)
-    compared = compare(
+    compared = compare_component(
         base_report=base_eval.outputs["report"],
         sft_report=evaluated(tuned.outputs["model"], "sft").outputs["report"],
         grpo_report=evaluated(from_base.outputs["model"], "grpo").outputs["report"],

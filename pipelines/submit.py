@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import tempfile
 import time
 import warnings
@@ -29,37 +28,25 @@ import kfp_server_api
 import urllib3
 import yaml
 
+from vlaa.cluster import PIPELINE_SERVICE_ACCOUNT
 from vlaa.components.publish.step import PublishConfig
 from vlaa.errors import UserError
 from vlaa.parameters import ParameterError, RunParameters, load_parameter_file, merge
 from vlaa.parameters import validate_parameters as validate_run_parameters
 from vlaa.pipelines.compile import compile_pipeline
+from vlaa.pipelines.cron import validate_cron
 from vlaa.presets import preset as named_preset
 
 DEFAULT_TOKEN_ENV = "KFP_API_TOKEN"
-DEFAULT_SERVICE_ACCOUNT = "vlaa-pipeline-runner"  # manifests/base/rbac
+DEFAULT_SERVICE_ACCOUNT = PIPELINE_SERVICE_ACCOUNT
 UI_HOST_ENV = "KF_PIPELINES_UI_ENDPOINT"  # kfp.Client's own convention for the UI address
-CRON_EXAMPLE = "0 0 3 * * *"
 MAX_CONCURRENCY_RANGE = (1, 10)  # the KFP API server refuses anything outside
 TERMINAL_RUN_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"})
 HEALTHZ_TIMEOUT_SECONDS = 15
 
-# RunParameters groups whose pipeline parameter has another name; every other field keeps its
-# name. Which of them a pipeline takes is read from the compiled pipeline, not listed here.
-RUN_FIELD_PARAMETER = {
-    "sft": "sft_config",
-    "grpo": "grpo_config",
-    "evaluate": "evaluate_config",
-    "publish": "publish_config",
-}
-
 
 class SubmitError(UserError):
     """Submission cannot go on; the message says why and what to change."""
-
-
-class CronError(SubmitError):
-    """The cron expression is not one KFP's scheduler reads as intended."""
 
 
 # --- the compiled pipeline ------------------------------------------------------------------
@@ -127,24 +114,18 @@ def run_parameters(
     user = load_parameter_file(params_file) if params_file else {}
     source = f" (in {params_file})" if params_file else ""
     run_fields = list(RunParameters.model_fields)
-    grouped_targets = {RUN_FIELD_PARAMETER.get(field, field): field for field in run_fields}
     problems: list[str] = []
     passthrough: dict[str, Any] = {}
     for key, value in user.items():
         if key in run_fields:
             continue
-        if key in grouped_targets:
-            problems.append(f"{key}: write it as '{grouped_targets[key]}' in the parameter file")
-        elif key in compiled.inputs:
+        if key in compiled.inputs:
             problem = _type_problem(key, value, compiled.inputs[key].get("parameterType", ""))
             if problem:
                 problems.append(problem)
             passthrough[key] = value
         else:
-            accepted = sorted(
-                {f for f in run_fields if RUN_FIELD_PARAMETER.get(f, f) in compiled.inputs}
-                | (set(compiled.inputs) - set(grouped_targets))
-            )
+            accepted = sorted(set(compiled.inputs))
             problems.append(
                 f"{key}: unknown parameter for {compiled.name}{source}; "
                 f"it takes {', '.join(accepted)}"
@@ -156,12 +137,11 @@ def run_parameters(
     validated = validate_run_parameters(merge(named_preset(preset), run_values))
     arguments: dict[str, Any] = {}
     for field in run_fields:
-        parameter = RUN_FIELD_PARAMETER.get(field, field)
-        if parameter in compiled.inputs:
-            arguments[parameter] = getattr(validated, field)
+        if field in compiled.inputs:
+            arguments[field] = getattr(validated, field)
         elif field in user:
             problems.append(
-                f"{field}: {compiled.name} has no parameter {parameter!r}{source}; "
+                f"{field}: {compiled.name} has no parameter {field!r}{source}; "
                 "remove it or pick the pipeline that takes it"
             )
         # else: a preset value the chosen pipeline does not take (the study has no publish step)
@@ -180,7 +160,7 @@ def run_parameters(
 
 def cluster_warnings(arguments: Mapping[str, Any]) -> list[str]:
     """Settings that run on a cluster but lose results there."""
-    publish = arguments.get("publish_config")
+    publish = arguments.get("publish")
     if publish is None:
         return []
     store_uri = PublishConfig.model_validate(publish).store_uri  # validated already
@@ -191,85 +171,6 @@ def cluster_warnings(arguments: Mapping[str, Any]) -> list[str]:
         "published model is lost when the pod ends; set publish.store_uri, e.g. "
         "s3://vlaa-models/registry"
     ]
-
-
-# --- cron -----------------------------------------------------------------------------------
-
-_CRON_FIELDS = (
-    ("second", 0, 59),
-    ("minute", 0, 59),
-    ("hour", 0, 23),
-    ("day of month", 1, 31),
-    ("month", 1, 12),
-    ("day of week", 0, 6),
-)
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_FIELD_NAMES: dict[str, dict[str, int]] = {
-    "month": {name: number for number, name in enumerate(_MONTHS, start=1)},
-    "day of week": {
-        name: number
-        for number, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))
-    },
-}
-_DESCRIPTORS = frozenset(
-    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
-)
-_EVERY = re.compile(r"@every (\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+")
-_CRON_RULE = f"KFP cron has six fields, seconds first, e.g. {CRON_EXAMPLE!r}"
-
-
-def _cron_value(text: str, field: str, low: int, high: int) -> int:
-    names = _FIELD_NAMES.get(field, {})
-    if text.upper() in names:
-        return names[text.upper()]
-    if not (text.isascii() and text.isdigit()):
-        raise CronError(f"cron {field} field: {text!r} is not a number")
-    value = int(text)
-    if not low <= value <= high:
-        raise CronError(f"cron {field} field: {value} is outside {low}-{high}")
-    return value
-
-
-def _check_cron_field(text: str, field: str, low: int, high: int) -> None:
-    for part in text.split(","):
-        span, _, step = part.partition("/")
-        if step and (not step.isdigit() or int(step) == 0):
-            raise CronError(f"cron {field} field: step {step!r} must be a positive number")
-        if span in ("*", "?"):
-            continue
-        start, dash, end = span.partition("-")
-        first = _cron_value(start, field, low, high)
-        if dash and first > _cron_value(end, field, low, high):
-            raise CronError(f"cron {field} field: range {span!r} runs backwards")
-
-
-def validate_cron(expression: str) -> str:
-    """Return ``expression`` normalised, or raise ``CronError`` saying what is wrong.
-
-    KFP's scheduler (robfig/cron) reads six fields, seconds first, and also accepts a five-field
-    expression as seconds-minutes-hours-day-month, so a Unix crontab line silently runs at
-    the wrong times; that is refused here.
-    """
-    text = " ".join(expression.split())
-    if text.startswith("@"):
-        if text in _DESCRIPTORS or _EVERY.fullmatch(text):
-            return text
-        raise CronError(
-            f"unknown cron descriptor {text!r}: use one of {', '.join(sorted(_DESCRIPTORS))}, "
-            f"'@every 6h', or six fields ({_CRON_RULE})"
-        )
-    fields = text.split(" ") if text else []
-    if len(fields) != len(_CRON_FIELDS):
-        # the message ends in a word: the CLI trims quotes at the ends of error lines
-        hint = (
-            f"; for that crontab line write {'0 ' + text!r} (seconds added first)"
-            if len(fields) == 5
-            else " (second minute hour day-of-month month day-of-week)"
-        )
-        raise CronError(f"cron {expression!r} has {len(fields)} fields: {_CRON_RULE}{hint}")
-    for text_field, (field, low, high) in zip(fields, _CRON_FIELDS, strict=True):
-        _check_cron_field(text_field, field, low, high)
-    return text
 
 
 def parse_time(value: str | None, option: str) -> datetime.datetime | None:

@@ -10,12 +10,12 @@ Every task gets its Kubernetes settings from ``kubernetes.configure`` (placement
 
 from kfp import dsl
 
-from vlaa.components.build_dataset.component import build_dataset
-from vlaa.components.evaluate.component import evaluate
-from vlaa.components.grpo.component import grpo
-from vlaa.components.prepare.component import prepare
-from vlaa.components.publish.component import publish
-from vlaa.components.sft.component import sft
+from vlaa.components.build_dataset.component import build_dataset as build_dataset_component
+from vlaa.components.evaluate.component import evaluate as evaluate_component
+from vlaa.components.grpo.component import grpo as grpo_component
+from vlaa.components.prepare.component import prepare as prepare_component
+from vlaa.components.publish.component import publish as publish_component
+from vlaa.components.sft.component import sft as sft_component
 from vlaa.pipelines.kubernetes import (
     CPU_NODE_SELECTOR,
     GPU_COUNT,
@@ -31,7 +31,7 @@ PIPELINE_NAME = "vlaa-thinker"
 
 def _train_tail(init_model, data, base_eval, params: dict, arm: str, cluster: Cluster) -> None:
     """GRPO from ``init_model``, then evaluate and publish the result."""
-    trained = grpo(
+    trained = grpo_component(
         init_model=init_model,
         train_split=data.outputs["rl_split"],
         config=params["grpo"],
@@ -39,7 +39,7 @@ def _train_tail(init_model, data, base_eval, params: dict, arm: str, cluster: Cl
         arm=arm,
     ).set_display_name(f"grpo (from {arm})")
     configure(trained, cluster)
-    scored = evaluate(
+    scored = evaluate_component(
         model=trained.outputs["model"],
         eval_split=data.outputs["eval_split"],
         config=params["evaluate"],
@@ -48,7 +48,7 @@ def _train_tail(init_model, data, base_eval, params: dict, arm: str, cluster: Cl
         base_report=base_eval.outputs["report"],  # the report compares with the base model
     ).set_display_name("evaluate trained")
     configure(scored, cluster)
-    published = publish(
+    published = publish_component(
         model=trained.outputs["model"],
         eval_report=scored.outputs["report"],
         base_report=base_eval.outputs["report"],
@@ -65,10 +65,10 @@ def vlaa_thinker(
     base_model: str = "tiny",
     grpo_init: str = "sft",
     data: dict = {},  # noqa: B006 - KFP parameters are declared with literal defaults
-    sft_config: dict = {},  # noqa: B006
-    grpo_config: dict = {},  # noqa: B006
-    evaluate_config: dict = {},  # noqa: B006
-    publish_config: dict = {},  # noqa: B006
+    sft: dict = {},  # noqa: B006
+    grpo: dict = {},  # noqa: B006
+    evaluate: dict = {},  # noqa: B006
+    publish: dict = {},  # noqa: B006
     # Cluster placement (kubernetes.py); the local runner ignores them.
     gpu_type: str = GPU_TYPE,
     gpu_count: int = GPU_COUNT,
@@ -79,31 +79,33 @@ def vlaa_thinker(
     cluster = Cluster(gpu_type, gpu_count, gpu_node_selector, gpu_tolerations, cpu_node_selector)
     params = {
         "data": data,
-        "sft": sft_config,
-        "grpo": grpo_config,
-        "evaluate": evaluate_config,
-        "publish": publish_config,
+        "sft": sft,
+        "grpo": grpo,
+        "evaluate": evaluate,
+        "publish": publish,
     }
-    prepared = prepare(base_model_source=base_model, grpo_init=grpo_init, **params)
+    prepared = prepare_component(base_model=base_model, grpo_init=grpo_init, **params)
     configure(prepared, cluster)
-    data_task = build_dataset(config=data, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER).after(prepared)
+    data_task = build_dataset_component(
+        config=data, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER
+    ).after(prepared)
     configure(data_task, cluster)
-    base_eval = evaluate(
-        model=prepared.outputs["base_model"],
+    base_eval = evaluate_component(
+        model=prepared.outputs["model"],
         eval_split=data_task.outputs["eval_split"],
-        config=evaluate_config,
+        config=evaluate,
         label="base",
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
     ).set_display_name("evaluate base")
     configure(base_eval, cluster)
     with dsl.If(grpo_init == "sft", name="grpo-from-sft"):
-        tuned = sft(
-            base_model=prepared.outputs["base_model"],
+        tuned = sft_component(
+            base_model=prepared.outputs["model"],
             train_split=data_task.outputs["sft_split"],
-            config=sft_config,
+            config=sft,
             run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         )
         configure(tuned, cluster)
         _train_tail(tuned.outputs["model"], data_task, base_eval, params, "sft", cluster)
     with dsl.Elif(grpo_init == "base", name="grpo-from-base"):
-        _train_tail(prepared.outputs["base_model"], data_task, base_eval, params, "base", cluster)
+        _train_tail(prepared.outputs["model"], data_task, base_eval, params, "base", cluster)

@@ -20,7 +20,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A small synthetic dataset: paths of the ``sft``, ``rl``, ``eval`` splits and ``card``."""
-    from vlaa.components.build_dataset.step import BuildDatasetConfig, build_dataset
+    from vlaa.data.config import BuildDatasetConfig
+    from vlaa.data.engine import build_dataset
 
     root = tmp_path_factory.mktemp("dataset")
     paths = {name: root / name for name in SPLITS_AND_CARD}
@@ -39,7 +40,8 @@ def tiny_sft_model_dir(
     tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """The tiny model after a short SFT: it writes <answer> tags, so GRPO gets rewards > 0."""
-    from vlaa.components.sft.step import SFTStepConfig, run_sft
+    from vlaa.training.config import SFTStepConfig
+    from vlaa.training.sft import run_sft
 
     output = tmp_path_factory.mktemp("tiny-sft") / "model"
     config = SFTStepConfig(

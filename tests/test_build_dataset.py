@@ -11,13 +11,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from vlaa.components.build_dataset.step import (
-    BuildDatasetConfig,
-    DatasetBuildError,
-    build_dataset,
-)
 from vlaa.data import rules
+from vlaa.data.config import BuildDatasetConfig
 from vlaa.data.datacard import DataCard
+from vlaa.data.engine import DatasetBuildError, build_dataset
 from vlaa.data.offline_teacher import OfflineTeacher
 from vlaa.data.synthetic import SyntheticConfig, generate
 from vlaa.records import Record, read_records, write_records

@@ -15,12 +15,9 @@ from prometheus_servers import (  # noqa: F401 - fixtures
     pushgateway,
 )
 
-from vlaa.components.build_dataset.step import (
-    BuildDatasetConfig,
-    DatasetBuildError,
-    build_dataset,
-)
+from vlaa.data.config import BuildDatasetConfig
 from vlaa.data.datacard import DataCard
+from vlaa.data.engine import DatasetBuildError, build_dataset
 from vlaa.data.offline_teacher import OfflineTeacher
 from vlaa.data.sources import SourceSpec
 from vlaa.data.sources.release_fixture import write_release_file

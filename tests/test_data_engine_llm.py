@@ -18,8 +18,9 @@ import pytest
 import yaml
 from openai_double import DoubleConfig, DoubleProcess, OpenAIDouble, default_answer
 
-from vlaa.components.build_dataset.step import BuildDatasetConfig, build_dataset
+from vlaa.data.config import BuildDatasetConfig
 from vlaa.data.datacard import DataCard
+from vlaa.data.engine import build_dataset
 from vlaa.data.llm_teacher.cache import CACHE_FILE
 from vlaa.data.synthetic import SyntheticConfig, generate
 from vlaa.records import read_records, write_records

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from vlaa.components.grpo.step import GRPOStepConfig
+from vlaa.errors import ConfigError
 from vlaa.training.checkpoints import last_complete_checkpoint
-from vlaa.training.common import ConfigError
+from vlaa.training.config import GRPOStepConfig
 from vlaa.training.curves import curves_html, plot_curves
 from vlaa.training.deepspeed import STAGES, config_path, deepspeed_config
 from vlaa.training.kl_control import (

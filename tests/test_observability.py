@@ -16,7 +16,8 @@ import requests
 from prometheus_servers import free_port, silent_listener
 from transformers import TrainerControl, TrainerState
 
-from vlaa.observability import MetricsSettings, PrometheusCallback, metrics_callbacks
+from vlaa.observability import MetricsSettings
+from vlaa.observability.callback import PrometheusCallback, metrics_callbacks
 from vlaa.observability.prometheus import LOG_METRICS, TrainingMetrics
 
 RUN = {"run_id": "run-1", "stage": "grpo", "arm": "sft"}

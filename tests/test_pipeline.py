@@ -22,10 +22,10 @@ ROOT_PARAMETERS = (
     "base_model",
     "grpo_init",
     "data",
-    "sft_config",
-    "grpo_config",
-    "evaluate_config",
-    "publish_config",
+    "sft",
+    "grpo",
+    "evaluate",
+    "publish",
 )
 MODEL_NAME = "vlaa-thinker-e2e"
 STAGES_SFT_ARM = (
@@ -68,7 +68,7 @@ def test_compiled_pipeline_has_the_grouped_run_parameters(compiled: dict[str, An
     assert set(parameters) == {*ROOT_PARAMETERS, *CLUSTER_PARAMETERS}
     assert parameters["base_model"]["parameterType"] == "STRING"
     assert parameters["grpo_init"]["defaultValue"] == "sft"
-    for group in ("data", "sft_config", "grpo_config", "evaluate_config", "publish_config"):
+    for group in ("data", "sft", "grpo", "evaluate", "publish"):
         assert parameters[group]["parameterType"] == "STRUCT"
 
 
@@ -94,7 +94,7 @@ def test_compiled_pipeline_passes_models_and_splits_as_artifacts(
         definitions = components[f"comp-{component}"][kind]["artifacts"]
         return definitions[name]["artifactType"]["schemaTitle"]
 
-    assert artifact_type("prepare", "outputDefinitions", "base_model") == "system.Model"
+    assert artifact_type("prepare", "outputDefinitions", "model") == "system.Model"
     assert artifact_type("build-dataset", "outputDefinitions", "rl_split") == "system.Dataset"
     assert artifact_type("sft", "inputDefinitions", "train_split") == "system.Dataset"
     assert artifact_type("sft", "outputDefinitions", "model") == "system.Model"

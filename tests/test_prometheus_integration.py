@@ -35,9 +35,11 @@ from prometheus_servers import (  # noqa: F401 - fixtures
 from test_observability import GRPO_LOG, RUN, begin, callback, end, log
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
-from vlaa.observability import MetricsSettings, PrometheusCallback, metrics_callbacks
+from vlaa.observability import MetricsSettings
+from vlaa.observability.callback import PrometheusCallback, metrics_callbacks
 from vlaa.training.common import read_log
+from vlaa.training.config import GRPOStepConfig
+from vlaa.training.grpo import run_grpo
 
 pytestmark = pytest.mark.slow
 

@@ -17,19 +17,14 @@ from pydantic import ValidationError
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, TrainerCallback
 
-from vlaa.components.sft.step import (
-    LORA_ADAPTER_DIR,
-    LoRAConfig,
-    SFTStepConfig,
-    apply_lora,
-    run_sft,
-)
+from vlaa.errors import ConfigError
 from vlaa.modeling.factory import make_model
 from vlaa.modeling.loading import load_model, load_processor
 from vlaa.records import IMAGES_DIR, RECORDS_FILE, Record, write_records
 from vlaa.training import subsets
-from vlaa.training.common import ConfigError
+from vlaa.training.config import LORA_ADAPTER_DIR, LoRAConfig, SFTStepConfig
 from vlaa.training.datasets import load_split
+from vlaa.training.sft import apply_lora, run_sft
 from vlaa.training.subsets import (
     SELECTION_FILE,
     aha_ids,

@@ -14,13 +14,14 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from vlaa.components.evaluate.step import EvaluateStepConfig, evaluate_model
-from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
-from vlaa.components.prepare.step import resolve_base_model
-from vlaa.components.sft.step import SFTStepConfig, run_sft
 from vlaa.errors import UserError
+from vlaa.modeling.base_models import resolve_base_model
 from vlaa.modeling.loading import ModelLoadError
 from vlaa.records import read_records, write_records
 from vlaa.training.common import read_log
+from vlaa.training.config import GRPOStepConfig, SFTStepConfig
+from vlaa.training.grpo import run_grpo
+from vlaa.training.sft import run_sft
 
 # Parameter names of the loaded model (transformers 5 layout; the files may use older names).
 VISUAL_PREFIX = "model.visual."

@@ -85,9 +85,9 @@ def test_compiled_study_runs_every_arm_from_one_dataset(tmp_path: Path) -> None:
     assert set(spec["root"]["inputDefinitions"]["parameters"]) == {
         "base_model",
         "data",
-        "sft_config",
-        "grpo_config",
-        "evaluate_config",
+        "sft",
+        "grpo",
+        "evaluate",
         *CLUSTER_PARAMETERS,
     }
 

@@ -20,6 +20,7 @@ from typer.testing import CliRunner, Result
 
 from vlaa.cli import app
 from vlaa.parameters import ParameterError, validate_parameters
+from vlaa.pipelines import cron as kfp_cron
 from vlaa.pipelines import submit
 from vlaa.pipelines.compile import compile_pipeline
 from vlaa.pipelines.local_run import kfp_arguments
@@ -125,10 +126,10 @@ def test_submit_uploads_the_pipeline_and_starts_the_run(
         "base_model": "tiny",
         "grpo_init": "base",
         "data": {"num_samples": 40, "seed": 7},
-        "sft_config": {"max_steps": 3},
-        "grpo_config": {},
-        "evaluate_config": {},
-        "publish_config": {"store_uri": "s3://vlaa-models/registry"},
+        "sft": {"max_steps": 3},
+        "grpo": {},
+        "evaluate": {},
+        "publish": {"store_uri": "s3://vlaa-models/registry"},
     }
     run_id = next(iter(server.runs))
     text = _plain(result.output)
@@ -211,9 +212,9 @@ def test_the_study_pipeline_gets_only_its_own_parameters(
     upload = _only(server.calls("POST", "/pipelines/upload_version"))
     assert upload.body["uploadfile"]["content"] == _compiled_yaml(tmp_path, "vlaa-sft-vs-rl")
     parameters = _only(server.calls("POST", "/runs")).body["runtime_config"]["parameters"]
-    assert set(parameters) == {"base_model", "data", "sft_config", "grpo_config", "evaluate_config"}
-    assert parameters["sft_config"]["max_steps"] == 5
-    assert parameters["sft_config"]["learning_rate"] == 3e-3  # the local-cpu preset underneath
+    assert set(parameters) == {"base_model", "data", "sft", "grpo", "evaluate"}
+    assert parameters["sft"]["max_steps"] == 5
+    assert parameters["sft"]["learning_rate"] == 3e-3  # the local-cpu preset underneath
     assert _only(server.calls("POST", "/experiments")).body["display_name"] == "vlaa-sft-vs-rl"
 
 
@@ -292,7 +293,7 @@ def test_schedule_sends_the_cron_concurrency_no_catchup_and_version(
         "pipeline_version_id": server.versions[pipeline_id][0]["pipeline_version_id"],
     }
     assert body["service_account"] == "vlaa-pipeline-runner"
-    assert body["runtime_config"]["parameters"]["grpo_config"] == {"max_steps": 50}
+    assert body["runtime_config"]["parameters"]["grpo"] == {"max_steps": 50}
     assert body["display_name"] == "vlaa-thinker-recurring"
     recurring_id = next(iter(server.recurring_runs))
     assert f"{server.url}/#/recurringrun/details/{recurring_id}" in _plain(result.output)
@@ -351,7 +352,7 @@ def test_bad_schedules_fail_before_any_api_call(
      "@every 6h30m", "  0  0 3 * * *  "],
 )  # fmt: skip
 def test_valid_kfp_crons_pass(cron: str) -> None:
-    assert submit.validate_cron(cron) == " ".join(cron.split())
+    assert kfp_cron.validate_cron(cron) == " ".join(cron.split())
 
 
 @pytest.mark.parametrize(
@@ -371,8 +372,8 @@ def test_valid_kfp_crons_pass(cron: str) -> None:
     ],
 )
 def test_invalid_crons_are_explained(cron: str, expected: str) -> None:
-    with pytest.raises(submit.CronError, match=re.escape(expected)):
-        submit.validate_cron(cron)
+    with pytest.raises(kfp_cron.CronError, match=re.escape(expected)):
+        kfp_cron.validate_cron(cron)
 
 
 # --- parameters -----------------------------------------------------------------------------
@@ -384,11 +385,11 @@ def test_invalid_crons_are_explained(cron: str, expected: str) -> None:
         ("vlaa-thinker", {"gpu_typo": "a100"}, "gpu_typo: unknown parameter for vlaa-thinker"),
         ("vlaa-thinker", {"sft": {"learning_rat": 1}}, "sft.learning_rat: unknown parameter"),
         ("vlaa-thinker", {"grpo_init": "sideways"}, "parameters.grpo_init: Input should be"),
-        ("vlaa-thinker", {"sft_config": {}}, "sft_config: write it as 'sft'"),
+        ("vlaa-thinker", {"sft_config": {}}, "sft_config: unknown parameter for vlaa-thinker"),
         (
             "vlaa-sft-vs-rl",
             {"publish": {"model_name": "x"}},
-            "publish: vlaa-sft-vs-rl has no parameter 'publish_config'",
+            "publish: vlaa-sft-vs-rl has no parameter 'publish'",
         ),
     ],
 )
@@ -424,7 +425,7 @@ def test_pipeline_only_parameters_pass_through_after_a_type_check(tmp_path: Path
     compiled = _compiled_with(
         {
             "base_model": {"parameterType": "STRING", "defaultValue": "tiny"},
-            "sft_config": {"parameterType": "STRUCT", "defaultValue": {}},
+            "sft": {"parameterType": "STRUCT", "defaultValue": {}},
             "gpu_type": {"parameterType": "STRING", "defaultValue": "nvidia.com/gpu"},
             "gpu_count": {"parameterType": "NUMBER_INTEGER", "defaultValue": 1},
             "gpu_tolerations": {"parameterType": "LIST", "defaultValue": []},
@@ -433,7 +434,7 @@ def test_pipeline_only_parameters_pass_through_after_a_type_check(tmp_path: Path
     params = _params_file(tmp_path, {"gpu_count": 8, "gpu_tolerations": [{"key": "gpu"}]})
     assert submit.run_parameters(params, "paper", compiled) == {
         "base_model": "tiny",
-        "sft_config": {},
+        "sft": {},
         "gpu_count": 8,
         "gpu_tolerations": [{"key": "gpu"}],
     }

@@ -17,9 +17,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
-from vlaa.components.sft.step import SFTStepConfig, run_sft
 from vlaa.training.common import read_log
+from vlaa.training.config import GRPOStepConfig, SFTStepConfig
+from vlaa.training.grpo import run_grpo
+from vlaa.training.sft import run_sft
 
 pytestmark = pytest.mark.slow
 
@@ -54,8 +55,10 @@ CHILD = """
 import sys, time
 from pathlib import Path
 from transformers import TrainerCallback
-from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
-from vlaa.components.sft.step import SFTStepConfig, run_sft
+from vlaa.training.config import GRPOStepConfig
+from vlaa.training.grpo import run_grpo
+from vlaa.training.config import SFTStepConfig
+from vlaa.training.sft import run_sft
 
 step, model, data, out, work, marker, config = sys.argv[1:8]
 run, config_type = (run_grpo, GRPOStepConfig) if step == "grpo" else (run_sft, SFTStepConfig)

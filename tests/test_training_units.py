@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
-from vlaa.components.grpo.step import GRPOStepConfig, reward_summary, trl_batch_args
+from vlaa.errors import ConfigError
 from vlaa.parameters import (
     ParameterError,
     RunParameters,
@@ -21,8 +21,10 @@ from vlaa.parameters import (
 )
 from vlaa.records import read_records
 from vlaa.stages import EVENTS_ENV, UserError, read_events, stage
-from vlaa.training.common import ConfigError, gradient_accumulation
+from vlaa.training.common import gradient_accumulation
+from vlaa.training.config import GRPOStepConfig
 from vlaa.training.datasets import grpo_dataset, load_split, sft_dataset
+from vlaa.training.grpo import reward_summary, trl_batch_args
 from vlaa.training.reward_router import RewardRouter, completion_text
 
 BOX = [0.1, 0.2, 0.5, 0.6]

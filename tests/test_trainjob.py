@@ -30,30 +30,21 @@ from PIL import Image
 from pydantic import ValidationError
 from test_storage_s3 import SECRET, MotoS3, s3_env
 
-from vlaa.components.grpo.step import GRPOStepConfig
-from vlaa.components.sft.step import SFTStepConfig
-from vlaa.storage import open_store
-from vlaa.training import distributed, trainjob, worker
-from vlaa.training.common import ConfigError
-from vlaa.training.distributed import (
-    DEFAULT_PRIORITY_CLASS,
-    WORKER_MODULE,
-    DistributedConfig,
+from vlaa.cluster import DEFAULT_PRIORITY_CLASS
+from vlaa.errors import ConfigError
+from vlaa.launch import distributed, trainjob, worker
+from vlaa.launch.config import WORKER_MODULE, DistributedConfig
+from vlaa.launch.distributed import (
     check_batch_split,
     job_name,
     label_value,
     object_store_uri,
     staging_root,
 )
-from vlaa.training.trainjob import (
-    JobFailedError,
-    JobSubmitError,
-    JobTimeoutError,
-    build_pytorchjob_spec,
-    build_spec,
-    build_trainjob_spec,
-    submit_and_wait,
-)
+from vlaa.launch.job_specs import build_pytorchjob_spec, build_spec, build_trainjob_spec
+from vlaa.launch.trainjob import JobFailedError, JobSubmitError, JobTimeoutError, submit_and_wait
+from vlaa.storage import open_store
+from vlaa.training.config import GRPOStepConfig, SFTStepConfig
 
 NAMESPACE = "vlaa-test"
 IMAGE = "registry.example/vlaa-trainer:1.2.3"
@@ -84,7 +75,7 @@ def env_by_name(env: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def worker_args_of(spec: dict[str, Any]) -> list[str]:
-    """The worker's own arguments in a submitted spec (after ``-m vlaa.training.worker``)."""
+    """The worker's own arguments in a submitted spec (after ``-m vlaa.launch.worker``)."""
     if spec["kind"] == "TrainJob":
         args = spec["spec"]["trainer"]["args"]
     else:
@@ -214,7 +205,7 @@ def test_trainjob_spec_carries_nodes_gpus_placement_image_and_env() -> None:
     trainer = body["trainer"]
     assert trainer["image"] == IMAGE
     assert trainer["command"] == ["torchrun"]
-    assert trainer["args"] == ["-m", "vlaa.training.worker", *ARGS]
+    assert trainer["args"] == ["-m", "vlaa.launch.worker", *ARGS]
     assert (trainer["numNodes"], trainer["numProcPerNode"]) == (4, 8)
     assert trainer["resourcesPerNode"] == {
         "limits": {"nvidia.com/gpu": "8"},
@@ -332,7 +323,7 @@ def test_pytorchjob_spec_has_a_master_and_workers_with_gpus_and_priority() -> No
             "--master-addr=$(MASTER_ADDR)",
             "--master-port=$(MASTER_PORT)",
         ]
-        assert container["args"][5:] == ["-m", "vlaa.training.worker", *ARGS]
+        assert container["args"][5:] == ["-m", "vlaa.launch.worker", *ARGS]
         assert container["resources"]["limits"] == {"nvidia.com/gpu": "8"}
         assert container["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
         assert env_by_name(container["env"])["AWS_SECRET_ACCESS_KEY"]["valueFrom"] == {
@@ -925,7 +916,7 @@ def test_a_failed_job_fails_the_step_with_the_jobs_message(
 
 
 def test_in_pod_runs_record_their_mode(tmp_path: Path) -> None:
-    from vlaa.training.distributed import in_pod_record, write_job_record
+    from vlaa.launch.distributed import in_pod_record, write_job_record
 
     path = tmp_path / "job_spec"
     write_job_record(path, in_pod_record(DistributedConfig()))
@@ -946,7 +937,7 @@ def test_the_worker_trains_the_tiny_model_from_s3_in_a_single_process(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``python -m vlaa.training.worker`` (no torchrun): inputs from S3, result back to S3."""
+    """``python -m vlaa.launch.worker`` (no torchrun): inputs from S3, result back to S3."""
     root = f"s3://{bucket}/job"
     worker.upload_folder(tiny_model_dir, f"{root}/inputs/base_model")
     worker.upload_folder(tiny_dataset["sft"], f"{root}/inputs/train_split")

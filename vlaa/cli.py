@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from vlaa.cluster import PIPELINE_SERVICE_ACCOUNT
 from vlaa.errors import USER_ERROR_TYPES, describe_validation_error
 
 app = typer.Typer(
@@ -266,7 +267,7 @@ def submit_command(
     run_name: Annotated[
         str | None, typer.Option(help="Run name (default: <pipeline>-<UTC time>).")
     ] = None,
-    service_account: ServiceAccountOption = "vlaa-pipeline-runner",
+    service_account: ServiceAccountOption = PIPELINE_SERVICE_ACCOUNT,
     version: VersionOption = None,
     token_env: TokenEnvOption = None,
     wait: Annotated[
@@ -349,7 +350,7 @@ def schedule_command(
         str | None,
         typer.Option(help="Recurring run name (default: <pipeline>-recurring)."),
     ] = None,
-    service_account: ServiceAccountOption = "vlaa-pipeline-runner",
+    service_account: ServiceAccountOption = PIPELINE_SERVICE_ACCOUNT,
     version: VersionOption = None,
     token_env: TokenEnvOption = None,
     max_concurrency: Annotated[
@@ -457,7 +458,8 @@ def build_dataset_command(
     config: ConfigOption = None,
 ) -> None:
     """Build the dataset splits and data card (the build_dataset step, without KFP)."""
-    from vlaa.components.build_dataset.step import BuildDatasetConfig, build_dataset
+    from vlaa.data.config import BuildDatasetConfig
+    from vlaa.data.engine import build_dataset
 
     def action() -> Any:
         step_config = _load_step_config(BuildDatasetConfig, config)
@@ -477,7 +479,8 @@ def sft_command(
     config: ConfigOption = None,
 ) -> None:
     """Supervised fine-tuning (the sft step, without KFP)."""
-    from vlaa.components.sft.step import SFTStepConfig, run_sft
+    from vlaa.training.config import SFTStepConfig
+    from vlaa.training.sft import run_sft
 
     summary = _guarded(
         lambda: run_sft(base_model, train, output, _load_step_config(SFTStepConfig, config))
@@ -493,7 +496,8 @@ def grpo_command(
     config: ConfigOption = None,
 ) -> None:
     """GRPO with the mixed reward (the grpo step, without KFP)."""
-    from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
+    from vlaa.training.config import GRPOStepConfig
+    from vlaa.training.grpo import run_grpo
 
     summary = _guarded(
         lambda: run_grpo(init_model, train, output, _load_step_config(GRPOStepConfig, config))

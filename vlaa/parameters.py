@@ -14,12 +14,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vlaa.components.build_dataset.step import BuildDatasetConfig
 from vlaa.components.evaluate.step import EvaluateStepConfig
-from vlaa.components.grpo.step import GRPOStepConfig
 from vlaa.components.publish.step import PublishConfig
-from vlaa.components.sft.step import SFTStepConfig
+from vlaa.data.config import BuildDatasetConfig
 from vlaa.errors import UserError, describe_validation_error
+from vlaa.training.config import GRPOStepConfig, SFTStepConfig
 
 GRPO_INITS = ("sft", "base")
 

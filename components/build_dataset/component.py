@@ -17,6 +17,6 @@ def build_dataset(
     run_id: str = "",
 ) -> None:
     """The six-step data engine: sources -> caption -> reason -> rewrite -> verify -> split."""
-    from vlaa.components.build_dataset.runtime import run_from_kfp
+    from vlaa.components.build_dataset.runtime import run
 
-    run_from_kfp(config, sft_split, rl_split, eval_split, data_card, card_files, run_id)
+    run(locals())

@@ -1,55 +1,48 @@
-"""Runtime side of the build_dataset component: KFP artifacts in, the plain step, artifacts out.
+"""Runtime side of the build_dataset component (KFP hides ``dsl.component`` at run time)."""
 
-Kept apart from ``component.py`` because KFP hides ``dsl.component`` at run time.
-"""
+from __future__ import annotations
 
-from kfp.dsl import Artifact, Dataset, Markdown, Output
+import hashlib
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vlaa.components.task_io import TaskIO
+from vlaa.data.config import BuildDatasetConfig
+from vlaa.data.engine import build_dataset
+from vlaa.stages import stage
 
 
-def hash_splits(*split_dirs) -> str:
+def hash_splits(*split_dirs: Path) -> str:
     """Content hash of the split records, which name every image: the dataset's identity."""
-    import hashlib
-
     digest = hashlib.sha256()
     for split_dir in split_dirs:
         digest.update((split_dir / "records.jsonl").read_bytes())
     return digest.hexdigest()
 
 
-def run_from_kfp(
-    config: dict,
-    sft_split: Output[Dataset],
-    rl_split: Output[Dataset],
-    eval_split: Output[Dataset],
-    data_card: Output[Markdown],
-    card_files: Output[Artifact],
-    run_id: str = "",
-) -> None:
-    import json
-    import shutil
-    from pathlib import Path
-
-    from vlaa.components.build_dataset.step import BuildDatasetConfig, build_dataset
-    from vlaa.stages import stage
-
+def run(arguments: Mapping[str, Any]) -> None:
+    io = TaskIO(arguments)
     with stage("build_dataset") as report:
-        card_dir = Path(card_files.path)
+        card_dir = io.path("card_files")
         card = build_dataset(
-            BuildDatasetConfig.model_validate(config),
-            Path(sft_split.path),
-            Path(rl_split.path),
-            Path(eval_split.path),
+            BuildDatasetConfig.model_validate(io.param("config", {})),
+            io.path("sft_split"),
+            io.path("rl_split"),
+            io.path("eval_split"),
             card_dir,
-            run_id=run_id or "local",
+            run_id=io.param("run_id") or "local",
         )
-        shutil.copyfile(card_dir / "data_card.md", data_card.path)
-        dataset_hash = hash_splits(Path(sft_split.path), Path(rl_split.path), Path(eval_split.path))
+        shutil.copyfile(card_dir / "data_card.md", io.path("data_card"))
+        dataset_hash = hash_splits(io.path("sft_split"), io.path("rl_split"), io.path("eval_split"))
         (card_dir / "dataset.json").write_text(json.dumps({"dataset_hash": dataset_hash}))
-        card_files.metadata["dataset_hash"] = dataset_hash
+        io.artifact("card_files").metadata["dataset_hash"] = dataset_hash
         report.metrics["dataset_hash"] = dataset_hash
         splits = card.model_dump().get("splits", {})
-        for artifact, name in ((sft_split, "sft"), (rl_split, "rl"), (eval_split, "eval")):
-            artifact.metadata["records"] = splits.get(name, 0)
-            report.artifacts[f"{name}_split"] = artifact.path
+        for name in ("sft", "rl", "eval"):
+            io.artifact(f"{name}_split").metadata["records"] = splits.get(name, 0)
+            report.artifacts[f"{name}_split"] = str(io.path(f"{name}_split"))
         report.metrics.update({f"records_{k}": v for k, v in splits.items()})
         report.artifacts["data_card"] = str(card_dir)

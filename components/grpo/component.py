@@ -23,6 +23,6 @@ def grpo(
     ``config.distributed`` spreads it over GPUs (torchrun in this pod) or nodes (a Kubeflow
     TrainJob / PyTorchJob); ``job_spec`` records what ran (the submitted job, as YAML).
     """
-    from vlaa.components.grpo.runtime import run_from_kfp
+    from vlaa.components.grpo.runtime import run
 
-    run_from_kfp(init_model, train_split, config, run_id, arm, model, metrics, curves, job_spec)
+    run(locals())

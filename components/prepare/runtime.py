@@ -1,21 +1,21 @@
-"""Runtime side of the prepare component: KFP artifacts in, the plain step, artifacts out.
+"""Runtime side of the prepare component (KFP hides ``dsl.component`` at run time)."""
 
-Kept apart from ``component.py`` because KFP hides ``dsl.component`` at run time.
-"""
+from __future__ import annotations
 
-from kfp.dsl import Model, Output
+from collections.abc import Mapping
+from typing import Any
+
+from vlaa.components.task_io import TaskIO
+from vlaa.modeling.base_models import resolve_base_model
+from vlaa.parameters import RunParameters, validate_parameters
+from vlaa.stages import stage
 
 
-def run_from_kfp(parameters: dict, base_model: Output[Model]) -> None:
-    """``parameters``: the run parameters as ``vlaa.parameters.RunParameters`` names them."""
-    from pathlib import Path
-
-    from vlaa.components.prepare.step import resolve_base_model
-    from vlaa.parameters import validate_parameters
-    from vlaa.stages import stage
-
+def run(arguments: Mapping[str, Any]) -> None:
+    """Validate every run parameter (each is an input of the same name), write the base model."""
+    io = TaskIO(arguments)
     with stage("prepare") as report:
-        params = validate_parameters(parameters)
-        path = resolve_base_model(params.base_model, Path(base_model.path))
-        base_model.metadata.update({"source": params.base_model})
+        params = validate_parameters({name: io.param(name) for name in RunParameters.model_fields})
+        path = resolve_base_model(params.base_model, io.path("model"))
+        io.artifact("model").metadata.update({"source": params.base_model})
         report.artifacts["base_model"] = str(path)

@@ -20,6 +20,6 @@ def sft(
     ``config.distributed`` spreads it over GPUs (torchrun in this pod) or nodes (a Kubeflow
     TrainJob / PyTorchJob); ``job_spec`` records what ran (the submitted job, as YAML).
     """
-    from vlaa.components.sft.runtime import run_from_kfp
+    from vlaa.components.sft.runtime import run
 
-    run_from_kfp(base_model, train_split, config, run_id, model, job_spec)
+    run(locals())

@@ -10,7 +10,6 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from transformers import (
     ProcessorMixin,
     Trainer,
@@ -21,57 +20,25 @@ from transformers import (
 )
 
 from vlaa.errors import ConfigError
-from vlaa.observability import MetricsSettings
 from vlaa.training.checkpoints import last_complete_checkpoint
-from vlaa.training.distributed import DistributedConfig
+from vlaa.training.config import TrainingRunFields
 
 
-class TrainingRunFields(BaseModel):
-    """Settings SFT and GRPO share: logging, Prometheus export, checkpoints and resume."""
+def resume_point(config: TrainingRunFields, work_dir: Path) -> Path | None:
+    """The checkpoint to continue from, when resuming is on and one is complete."""
+    folder = config.checkpoint_folder(work_dir)
+    return last_complete_checkpoint(folder) if config.resume else None
 
-    model_config = ConfigDict(extra="forbid")
 
-    logging_steps: int = Field(1, gt=0)
-    metrics_port: int | None = Field(
-        None, ge=0, description="serve Prometheus /metrics on this port (0: any free port)"
-    )
-    pushgateway_url: str | None = Field(None, description="push metrics to this Pushgateway")
-    save_steps: int = Field(50, gt=0, description="checkpoint every N optimizer steps")
-    save_total_limit: int = Field(2, gt=0, description="checkpoints kept on disk")
-    resume: bool = Field(True, description="continue from the last complete checkpoint")
-    checkpoint_dir: str | None = Field(
-        None,
-        description="where checkpoints live (a volume that outlives the pod); "
-        "default: next to the output",
-    )
-    seed: int = 42
-    distributed: DistributedConfig = Field(
-        default_factory=DistributedConfig,
-        description="GPUs and nodes: one process in the step's pod by default; several GPUs "
-        "run torchrun in the pod; several nodes submit a TrainJob / PyTorchJob",
-    )
-
-    def metrics_settings(self) -> MetricsSettings:
-        """Where to export metrics; the environment fills what the config leaves unset."""
-        return MetricsSettings.from_env(
-            port=self.metrics_port, pushgateway_url=self.pushgateway_url
-        )
-
-    def checkpoint_folder(self, work_dir: Path) -> Path:
-        return Path(self.checkpoint_dir) if self.checkpoint_dir else work_dir
-
-    def resume_point(self, work_dir: Path) -> Path | None:
-        """The checkpoint to continue from, when resuming is on and one is complete."""
-        return last_complete_checkpoint(self.checkpoint_folder(work_dir)) if self.resume else None
-
-    def checkpoint_args(self, work_dir: Path) -> dict[str, Any]:
-        """Trainer arguments: the common ones, with step checkpoints in the checkpoint folder."""
-        return {
-            **common_training_args(self.checkpoint_folder(work_dir), self.seed, self.logging_steps),
-            "save_strategy": "steps",
-            "save_steps": self.save_steps,
-            "save_total_limit": self.save_total_limit,
-        }
+def checkpoint_args(config: TrainingRunFields, work_dir: Path) -> dict[str, Any]:
+    """Trainer arguments: the common ones, with step checkpoints in the checkpoint folder."""
+    folder = config.checkpoint_folder(work_dir)
+    return {
+        **common_training_args(folder, config.seed, config.logging_steps),
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": config.save_total_limit,
+    }
 
 
 def world_size() -> int:

@@ -40,9 +40,9 @@ import torch
 from tqdm.auto import tqdm
 from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
+from vlaa.errors import ConfigError
 from vlaa.modeling.loading import load_model, load_processor
 from vlaa.records import RECORDS_FILE, Record
-from vlaa.training.common import ConfigError
 from vlaa.training.datasets import load_split, sft_dataset
 
 SubsetStrategy = Literal["all", "perplexity", "aha", "random"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vlaa.training.common import ConfigError
+from vlaa.errors import ConfigError
 
 STAGES = ("zero2", "zero3")
 

@@ -1,8 +1,8 @@
-"""What each training process runs: ``python -m vlaa.training.worker`` (under torchrun).
+"""What each training process runs: ``python -m vlaa.launch.worker`` (under torchrun).
 
 ::
 
-    torchrun [--nproc-per-node G ...] -m vlaa.training.worker --stage sft|grpo \\
+    torchrun [--nproc-per-node G ...] -m vlaa.launch.worker --stage sft|grpo \\
         --config URI --base-model URI --train-split URI --output URI --run-id ID [--arm ARM]
 
 URIs are ``s3://bucket/prefix`` (``minio://`` too) or local paths (used in place: torchrun
@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from vlaa.launch.distributed import object_store_uri
 from vlaa.storage import ObjectStore, check_key, file_sha256, open_store
-from vlaa.training.distributed import object_store_uri
 
 log = logging.getLogger("vlaa.worker")
 
@@ -301,11 +301,13 @@ def take_model(result_dir: Path, model_dir: Path) -> None:
 def stage_runner(stage: str) -> tuple[type, Callable[..., dict[str, Any]]]:
     """The step's config class and train function (imported late: they pull in torch)."""
     if stage == "sft":
-        from vlaa.components.sft.step import SFTStepConfig, run_sft
+        from vlaa.training.config import SFTStepConfig
+        from vlaa.training.sft import run_sft
 
         return SFTStepConfig, run_sft
     if stage == "grpo":
-        from vlaa.components.grpo.step import GRPOStepConfig, run_grpo
+        from vlaa.training.config import GRPOStepConfig
+        from vlaa.training.grpo import run_grpo
 
         return GRPOStepConfig, run_grpo
     raise ValueError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
@@ -323,7 +325,7 @@ def run_worker(
     ranks: Ranks,
 ) -> dict[str, Any] | None:
     """Fetch, train, and (global rank 0) publish the result; returns rank 0's summary."""
-    from vlaa.observability import metrics_callbacks
+    from vlaa.observability.callback import metrics_callbacks
 
     config_class, train = stage_runner(stage)
     config = config_class.model_validate(json.loads(read_bytes(config_uri)))
@@ -360,7 +362,7 @@ def run_worker(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m vlaa.training.worker",
+        prog="python -m vlaa.launch.worker",
         description="One training process of a multi-GPU / multi-node SFT or GRPO run.",
     )
     parser.add_argument("--stage", required=True, choices=STAGES)

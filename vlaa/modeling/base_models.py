@@ -1,4 +1,5 @@
-"""Resolve the base model named by the ``base_model`` parameter into a model folder."""
+"""Resolve the base model named by the ``base_model`` run parameter into a model folder (the
+prepare step and the CLI use it)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The build_dataset step: sources -> validated -> eval held out -> teacher -> splits.
+"""The data engine: sources -> validated -> eval held out -> teacher -> splits.
 
-The plain-Python logic of the KFP component (callable without KFP), streamed end to end so a
+The build orchestration behind the build_dataset component and ``vlaa build-dataset``, streamed
+end to end so a
 200K-record build, or a 600 MB released file, costs memory for the records in flight only:
 
 1. read every source (the synthetic generator, a records folder, the released VLAA-Thinking
@@ -23,25 +24,23 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tqdm import tqdm
 
-from vlaa.data import rules
+from vlaa.data.config import SYNTHETIC, BuildDatasetConfig
 from vlaa.data.datacard import DataCard
 from vlaa.data.distil import DistilSettings, StepProgress, WorkItem, as_async, distil_stream
 from vlaa.data.offline_teacher import OfflineTeacher
 from vlaa.data.sources import SourceReader, SourceSpec, open_source
 from vlaa.data.sources.base import SourceError, SourceRow
-from vlaa.data.synthetic import SyntheticConfig, SyntheticMix, generate
+from vlaa.data.synthetic import generate
 from vlaa.data.validation import Loss, Rejected, Validator, peek, text_or
 from vlaa.errors import UserError
 from vlaa.observability.data_build import DataBuildMetrics
@@ -50,103 +49,9 @@ from vlaa.records import IMAGES_DIR, RECORDS_FILE, Record, write_records
 
 logger = logging.getLogger(__name__)
 
-SYNTHETIC = "synthetic"
 QUARANTINE_FILE = "quarantine.jsonl"
 DROPS_FILE = "drops.jsonl"
 VALIDATE_STEP = "validate"
-TEACHER_CACHE_ENV = "VLAA_TEACHER_CACHE_DIR"
-
-
-class BuildDatasetConfig(BaseModel):
-    """Settings of one dataset build; the defaults are the default (local, CPU) run's."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: str = Field(
-        default=SYNTHETIC,
-        description="'synthetic', or a folder holding records.jsonl and images/ "
-        "(used when `sources` is empty)",
-    )
-    sources: list[SourceSpec] = Field(
-        default_factory=list,
-        description="the sources to read, e.g. [{kind: clevr_math, path: s3://..., limit: 8000}]",
-    )
-    num_samples: int = Field(default=600, ge=1, description="synthetic scenes to generate")
-    seed: int = 0
-    image_size: int = Field(default=112, ge=48, le=1024, description="synthetic image side")
-    mix: SyntheticMix = Field(default_factory=SyntheticMix, description="synthetic families")
-    max_objects: int = Field(default=4, ge=1, le=9, description="objects per synthetic scene")
-    eval_size: int = Field(default=100, ge=0, description="records held out before the teacher")
-    teacher: Literal["offline", "llm"] = Field(
-        default="offline",
-        description="'offline' (rule-based stand-in, the default run) or 'llm' "
-        "(OpenAI-compatible endpoints configured in `llm_teacher`)",
-    )
-    llm_teacher: dict[str, Any] | None = Field(
-        default=None,
-        description="endpoints, models, limits and cache of the LLM teacher "
-        "(vlaa.data.llm_teacher.config.LLMTeacherConfig)",
-    )
-    aha_share: float = Field(default=0.4, ge=0, le=1, description="offline teacher aha share")
-    teacher_error_rate: float = Field(
-        default=0.05, ge=0, le=1, description="offline teacher mistakes (dropped by verify)"
-    )
-    max_rewrite_word_delta: int = Field(default=rules.MAX_REWRITE_WORD_DELTA, ge=0)
-    max_in_flight: int = Field(
-        default=256,
-        ge=1,
-        description="records being distilled at once (teacher calls are "
-        "bounded per endpoint as well)",
-    )
-    max_drop_share: float = Field(
-        default=0.2, ge=0, le=1, description="fail when more records are lost than this"
-    )
-    source_cache_dir: str | None = Field(
-        default=None, description="where s3:// source copies are downloaded (default: ~/.cache)"
-    )
-    pushgateway_url: str | None = Field(
-        default=None, description="push data-build counters here (default: VLAA_PUSHGATEWAY_URL)"
-    )
-
-    @model_validator(mode="after")
-    def _llm_teacher_configured(self) -> BuildDatasetConfig:
-        if self.teacher == "llm":
-            self.llm_teacher_config()  # validates the endpoints now, not mid-build
-        return self
-
-    def synthetic_config(self) -> SyntheticConfig:
-        return SyntheticConfig(
-            seed=self.seed,
-            num_samples=self.num_samples,
-            image_size=self.image_size,
-            mix=self.mix,
-            max_objects=self.max_objects,
-        )
-
-    def source_specs(self) -> list[SourceSpec]:
-        """The sources to read: ``sources``, else the ``source`` shorthand."""
-        if self.sources:
-            return list(self.sources)
-        if self.source == SYNTHETIC:
-            return [SourceSpec(kind=SYNTHETIC)]
-        return [SourceSpec(kind="records", path=self.source)]
-
-    def source_label(self) -> str:
-        if not self.sources:
-            return self.source
-        return " + ".join(
-            f"{spec.kind}:{spec.path}" if spec.path else spec.kind for spec in self.sources
-        )
-
-    def llm_teacher_config(self) -> Any:
-        from vlaa.data.llm_teacher.config import LLMTeacherConfig
-
-        if not self.llm_teacher:
-            raise ValueError("teacher 'llm' needs `llm_teacher` (endpoints of the four steps)")
-        fields = dict(self.llm_teacher)
-        # On a cluster the cache lives on the vlaa-teacher-cache volume (manifests/base/teacher).
-        fields.setdefault("cache_dir", os.environ.get(TEACHER_CACHE_ENV, ""))
-        return LLMTeacherConfig.model_validate(fields)
 
 
 class DatasetBuildError(UserError, RuntimeError):

@@ -6,31 +6,31 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import ConfigDict, Field
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
+from vlaa.errors import ConfigError
 from vlaa.modeling.loading import freeze_vision_tower, load_processor, training_dtype
-from vlaa.records import REWARD_TYPES
 from vlaa.reward_models import build_scorer
 from vlaa.training.checkpoints import (
     checkpoint_step,
     load_model_to_train,
 )
 from vlaa.training.common import (
-    ConfigError,
     JsonlLogCallback,
-    TrainingRunFields,
+    checkpoint_args,
     first_last_means,
     gradient_accumulation,
     keep_log_until,
     read_log,
+    resume_point,
     save_trained,
     world_size,
 )
+from vlaa.training.config import GRPOStepConfig
 from vlaa.training.curves import plot_curves
 from vlaa.training.datasets import grpo_dataset
 from vlaa.training.deepspeed import deepspeed_config
@@ -38,49 +38,6 @@ from vlaa.training.kl_control import AdaptiveKLCallback, AdaptiveKLController, r
 from vlaa.training.reward_router import RewardRouter
 
 log = logging.getLogger(__name__)
-
-
-class GRPOStepConfig(TrainingRunFields):
-    """Defaults follow PAPER.md: group 4, T=0.8, rollout 512 prompts, train batch 256, KL 1e-3."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    num_generations: int = Field(4, ge=2, description="group size")
-    temperature: float = Field(0.8, gt=0)
-    rollout_batch_prompts: int = Field(512, gt=0, description="prompts per rollout")
-    train_batch_completions: int = Field(256, gt=0, description="completions per optimizer step")
-    per_device_batch_size: int = Field(8, gt=0, description="completions per device micro-step")
-    learning_rate: float = Field(1e-6, gt=0, description="peak LR (not published by the paper)")
-    min_learning_rate: float = Field(8e-7, ge=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    beta: float = Field(1e-3, ge=0, description="initial KL coefficient (0: no KL, no ref model)")
-    kl_target: float | None = Field(
-        5e-4, gt=0, description="target KL of the adaptive controller (None: fixed beta)"
-    )
-    kl_horizon: int = Field(10_000, gt=0, description="adaptive KL horizon, in completions")
-    num_train_epochs: float = Field(1.0, gt=0)
-    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: epochs)")
-    max_prompt_length: int | None = None
-    max_completion_length: int = Field(1024, gt=0)
-    reward_types: list[Literal["digit", "mcq", "math", "iou", "open"]] = Field(
-        default_factory=lambda: list(REWARD_TYPES),
-        description="verifiers in use; samples of other types are not scored",
-    )
-    open_reward_model: str | None = Field(
-        None,
-        description="reward model for 'open' samples: a local sequence-classification model "
-        "folder or an http(s) scorer URL; unset: open samples are not scored",
-    )
-    open_reward_beta: float = Field(1.0, gt=0, description="smoothing beta of the open reward")
-    loss_type: str = "grpo"
-    freeze_vision: bool = True
-    use_vllm: Literal["auto", "yes", "no"] = Field(
-        "auto", description="vLLM colocate rollouts: auto = when a GPU and vllm are present"
-    )
-    deepspeed: Literal["none", "zero2", "zero3"] = Field(
-        "none", description="DeepSpeed ZeRO stage for multi-GPU runs (needs the deepspeed package)"
-    )
-    save_steps: int = Field(10, gt=0, description="checkpoint every N optimizer steps")
 
 
 def _use_vllm(setting: str) -> bool:
@@ -133,7 +90,7 @@ def run_grpo(
     # Left padding for batched generation of prompts of different lengths.
     processor.tokenizer.padding_side = "left"
     work_dir = work_dir or output_dir.parent / (output_dir.name + "-work")
-    resume_from = config.resume_point(work_dir)
+    resume_from = resume_point(config, work_dir)
     model = load_model_to_train(init_model_dir, resume_from)
     if config.freeze_vision:
         freeze_vision_tower(model)
@@ -143,7 +100,7 @@ def run_grpo(
     use_vllm = _use_vllm(config.use_vllm)
     batch_args = trl_batch_args(config)
     args = GRPOConfig(
-        **config.checkpoint_args(work_dir),
+        **checkpoint_args(config, work_dir),
         **batch_args,
         learning_rate=config.learning_rate,
         lr_scheduler_type="cosine_with_min_lr",

@@ -11,12 +11,12 @@ import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers import PreTrainedModel, ProcessorMixin, Trainer, TrainerCallback, set_seed
 from trl import SFTConfig, SFTTrainer
 
+from vlaa.errors import ConfigError
 from vlaa.modeling.loading import freeze_vision_tower, load_model, load_processor, training_dtype
 from vlaa.training.checkpoints import (
     checkpoint_step,
@@ -24,114 +24,21 @@ from vlaa.training.checkpoints import (
 )
 from vlaa.training.common import (
     TRAIN_LOG_IN_MODEL,
-    ConfigError,
     JsonlLogCallback,
-    TrainingRunFields,
+    checkpoint_args,
     gradient_accumulation,
     keep_log_until,
     read_log,
+    resume_point,
     save_trained,
 )
+from vlaa.training.config import LORA_ADAPTER_DIR, LoRAConfig, SFTStepConfig
 from vlaa.training.datasets import sft_dataset
 from vlaa.training.deepspeed import deepspeed_config
 from vlaa.training.subsets import SELECTION_FILE, SubsetSelection, select_subset
 
 if TYPE_CHECKING:
-    from peft import LoraConfig, PeftModel
-
-# Linear layers of every decoder layer of a Qwen2-style LLM. The Qwen2.5-VL vision blocks reuse
-# the MLP names (gate_proj / up_proj / down_proj), so the names are matched under the language
-# model only: LoRA never touches the vision tower.
-LLM_PROJECTIONS: tuple[str, ...] = (
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-)
-LANGUAGE_MODEL_SCOPE = "language_model"
-LORA_ADAPTER_DIR = "lora_adapter"
-
-
-class LoRAConfig(BaseModel):
-    """LoRA adapters on the LLM's attention and MLP projections (the vision tower stays frozen)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    r: int = Field(16, gt=0, description="LoRA rank")
-    alpha: int = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r)")
-    dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: list[str] = Field(
-        default_factory=lambda: list(LLM_PROJECTIONS),
-        min_length=1,
-        description="names of Linear layers inside the language model to adapt",
-    )
-
-    def peft_config(self) -> LoraConfig:
-        """peft's config, its target regex restricted to the language model's layers."""
-        from peft import LoraConfig
-
-        names = "|".join(sorted({name.strip() for name in self.target_modules}))
-        return LoraConfig(
-            r=self.r,
-            lora_alpha=self.alpha,
-            lora_dropout=self.dropout,
-            target_modules=rf".*\b{LANGUAGE_MODEL_SCOPE}\b.*\.({names})",
-            bias="none",
-            task_type="CAUSAL_LM",
-        )
-
-
-class SFTStepConfig(TrainingRunFields):
-    """Defaults follow the paper: full fine-tuning, vision frozen, global batch 128, one epoch."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    learning_rate: float = Field(1e-5, gt=0, description="peak LR (not published by the paper)")
-    global_batch_size: int = Field(128, gt=0)
-    per_device_batch_size: int = Field(4, gt=0)
-    num_train_epochs: float = Field(1.0, gt=0)
-    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: epochs)")
-    warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    lr_scheduler_type: str = "cosine"
-    weight_decay: float = Field(0.0, ge=0)
-    max_length: int | None = Field(4096, gt=0)
-    freeze_vision: bool = True
-    train_merger: bool = Field(True, description="keep the vision-language projector trainable")
-    activation_checkpointing: bool = False
-    lora: LoRAConfig | None = Field(
-        None, description="train LoRA adapters instead of all LLM weights (merged on save)"
-    )
-    deepspeed: Literal["none", "zero2", "zero3"] = Field(
-        "none", description="DeepSpeed ZeRO stage for multi-GPU runs (needs the deepspeed package)"
-    )
-    subset_strategy: Literal["all", "perplexity", "aha", "random"] = Field(
-        "all", description="which records of the split to train on"
-    )
-    subset_size: int | None = Field(
-        None, gt=0, description="records to keep (perplexity / random: required; aha: optional)"
-    )
-    perplexity_models: list[str] = Field(
-        default_factory=list,
-        description="model folders that score perplexity (default: the model being trained)",
-    )
-    perplexity_combine: Literal["mean_log_ppl", "mean_rank"] = Field(
-        "mean_log_ppl", description="how several scoring models' perplexities are combined"
-    )
-    perplexity_batch_size: int = Field(8, gt=0, description="samples per scoring forward pass")
-
-    @model_validator(mode="after")
-    def _subset_fields_agree(self) -> SFTStepConfig:
-        strategy = self.subset_strategy
-        if strategy in ("perplexity", "random") and self.subset_size is None:
-            raise ValueError(f"subset_strategy={strategy} needs subset_size")
-        if strategy == "all" and self.subset_size is not None:
-            raise ValueError("subset_size needs a subset_strategy (perplexity, aha or random)")
-        if self.perplexity_models and strategy != "perplexity":
-            raise ValueError("perplexity_models is only used with subset_strategy=perplexity")
-        return self
+    from peft import PeftModel
 
 
 def run_sft(
@@ -152,7 +59,7 @@ def run_sft(
     deepspeed = deepspeed_config(config.deepspeed)  # fails before any work without DeepSpeed
     processor = load_processor(base_model_dir)
     work_dir = work_dir or output_dir.parent / (output_dir.name + "-work")
-    resume_from = config.resume_point(work_dir)
+    resume_from = resume_point(config, work_dir)
     dataset = sft_dataset(train_dir)
     selection = choose_subset(base_model_dir, train_dir, work_dir, config)
     if selection is not None:
@@ -171,7 +78,7 @@ def run_sft(
     keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
     dtype = training_dtype()
     args = SFTConfig(
-        **config.checkpoint_args(work_dir),
+        **checkpoint_args(config, work_dir),
         learning_rate=config.learning_rate,
         per_device_train_batch_size=config.per_device_batch_size,
         gradient_accumulation_steps=gradient_accumulation(

@@ -1,0 +1,47 @@
+"""Names of the cluster resources this project's code refers to, defined once.
+
+The manifests under ``manifests/base`` create these objects; the compiled pipelines
+(``pipelines/kubernetes.py``), the multi-node launcher (``vlaa.launch``), ``vlaa submit`` and the
+data engine refer to them by these names. Only names live here, never values.
+"""
+
+from __future__ import annotations
+
+# ConfigMap of runtime settings; each key is exposed to pods under its own name
+# (manifests/base/runtime-env.yaml).
+RUNTIME_CONFIG_MAP = "vlaa-runtime-env"
+RUNTIME_ENV_KEYS = (
+    "VLAA_S3_ENDPOINT",
+    "AWS_REGION",
+    "VLAA_PUSHGATEWAY_URL",
+    "VLAA_METRICS_PORT",
+    "VLAA_PIPELINE_BUCKET",
+    "VLAA_MODELS_BUCKET",
+    "VLAA_PRIORITY_CLASS",
+    "VLAA_TEACHER_CACHE_DIR",
+)
+# The keys a TrainJob / PyTorchJob worker pod needs (S3 staging and metrics export).
+TRAINING_ENV_KEYS = ("VLAA_S3_ENDPOINT", "AWS_REGION", "VLAA_PUSHGATEWAY_URL", "VLAA_METRICS_PORT")
+
+# Secrets, read by name as env (vlaa.storage's S3 store reads the AWS_* variables).
+S3_SECRET = "vlaa-s3-credentials"
+S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+TEACHER_SECRET = "vlaa-teacher-api-keys"
+# Optional: a run with the offline teacher (the default) needs neither key nor the Secret.
+TEACHER_SECRET_KEYS = ("OPENAI_API_KEY", "DEEPSEEK_API_KEY")
+
+# The LLM teacher's response cache: a PVC mounted in build_dataset's pod (manifests/base/teacher).
+TEACHER_CACHE_PVC = "vlaa-teacher-cache"
+TEACHER_CACHE_MOUNT = "/var/cache/vlaa"  # VLAA_TEACHER_CACHE_DIR is a folder below it
+TEACHER_CACHE_ENV = "VLAA_TEACHER_CACHE_DIR"
+
+# Pod labels: the PodMonitor scrapes pods with the metrics label; GPU task pods carry the
+# gpu-task label for an admission policy (kfp-kubernetes 2.17 cannot set priorityClassName).
+METRICS_LABEL = ("vlaa.io/metrics", "true")
+GPU_TASK_LABEL = ("vlaa.io/gpu-task", "true")
+
+GPU_RESOURCE = "nvidia.com/gpu"  # the resource name the NVIDIA device plugin advertises
+DEFAULT_PRIORITY_CLASS = "vlaa-gpu-training"  # manifests/base/scheduling
+PRIORITY_CLASS_ENV = "VLAA_PRIORITY_CLASS"  # set per overlay in the runtime ConfigMap
+
+PIPELINE_SERVICE_ACCOUNT = "vlaa-pipeline-runner"  # manifests/base/rbac

@@ -1,0 +1,193 @@
+"""The ``sft`` and ``grpo`` run-parameter groups: torch-free pydantic models.
+
+``vlaa.parameters`` validates a whole run with these before anything heavy is imported; the
+training code (``vlaa.training.sft`` / ``vlaa.training.grpo``) turns them into TRL's
+``SFTConfig`` / ``GRPOConfig``. Defaults follow PAPER.md where the paper gives a value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vlaa.launch.config import DistributedConfig
+from vlaa.observability.settings import MetricsSettings
+from vlaa.records import REWARD_TYPES
+
+if TYPE_CHECKING:
+    from peft import LoraConfig
+
+
+class TrainingRunFields(BaseModel):
+    """Settings SFT and GRPO share: logging, Prometheus export, checkpoints and resume."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    logging_steps: int = Field(1, gt=0)
+    metrics_port: int | None = Field(
+        None, ge=0, description="serve Prometheus /metrics on this port (0: any free port)"
+    )
+    pushgateway_url: str | None = Field(None, description="push metrics to this Pushgateway")
+    save_steps: int = Field(50, gt=0, description="checkpoint every N optimizer steps")
+    save_total_limit: int = Field(2, gt=0, description="checkpoints kept on disk")
+    resume: bool = Field(True, description="continue from the last complete checkpoint")
+    checkpoint_dir: str | None = Field(
+        None,
+        description="where checkpoints live (a volume that outlives the pod); "
+        "default: next to the output",
+    )
+    seed: int = 42
+    distributed: DistributedConfig = Field(
+        default_factory=DistributedConfig,
+        description="GPUs and nodes: one process in the step's pod by default; several GPUs "
+        "run torchrun in the pod; several nodes submit a TrainJob / PyTorchJob",
+    )
+
+    def metrics_settings(self) -> MetricsSettings:
+        """Where to export metrics; the environment fills what the config leaves unset."""
+        return MetricsSettings.from_env(
+            port=self.metrics_port, pushgateway_url=self.pushgateway_url
+        )
+
+    def checkpoint_folder(self, work_dir: Path) -> Path:
+        return Path(self.checkpoint_dir) if self.checkpoint_dir else work_dir
+
+
+# Linear layers of every decoder layer of a Qwen2-style LLM. The Qwen2.5-VL vision blocks reuse
+# the MLP names (gate_proj / up_proj / down_proj), so the names are matched under the language
+# model only: LoRA never touches the vision tower.
+LLM_PROJECTIONS: tuple[str, ...] = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+)
+LANGUAGE_MODEL_SCOPE = "language_model"
+LORA_ADAPTER_DIR = "lora_adapter"
+
+
+class LoRAConfig(BaseModel):
+    """LoRA adapters on the LLM's attention and MLP projections (the vision tower stays frozen)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(16, gt=0, description="LoRA rank")
+    alpha: int = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r)")
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(
+        default_factory=lambda: list(LLM_PROJECTIONS),
+        min_length=1,
+        description="names of Linear layers inside the language model to adapt",
+    )
+
+    def peft_config(self) -> LoraConfig:
+        """peft's config, its target regex restricted to the language model's layers."""
+        from peft import LoraConfig
+
+        names = "|".join(sorted({name.strip() for name in self.target_modules}))
+        return LoraConfig(
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=rf".*\b{LANGUAGE_MODEL_SCOPE}\b.*\.({names})",
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+
+
+class SFTStepConfig(TrainingRunFields):
+    """Defaults follow the paper: full fine-tuning, vision frozen, global batch 128, one epoch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: float = Field(1e-5, gt=0, description="peak LR (not published by the paper)")
+    global_batch_size: int = Field(128, gt=0)
+    per_device_batch_size: int = Field(4, gt=0)
+    num_train_epochs: float = Field(1.0, gt=0)
+    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: epochs)")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    lr_scheduler_type: str = "cosine"
+    weight_decay: float = Field(0.0, ge=0)
+    max_length: int | None = Field(4096, gt=0)
+    freeze_vision: bool = True
+    train_merger: bool = Field(True, description="keep the vision-language projector trainable")
+    activation_checkpointing: bool = False
+    lora: LoRAConfig | None = Field(
+        None, description="train LoRA adapters instead of all LLM weights (merged on save)"
+    )
+    deepspeed: Literal["none", "zero2", "zero3"] = Field(
+        "none", description="DeepSpeed ZeRO stage for multi-GPU runs (needs the deepspeed package)"
+    )
+    subset_strategy: Literal["all", "perplexity", "aha", "random"] = Field(
+        "all", description="which records of the split to train on"
+    )
+    subset_size: int | None = Field(
+        None, gt=0, description="records to keep (perplexity / random: required; aha: optional)"
+    )
+    perplexity_models: list[str] = Field(
+        default_factory=list,
+        description="model folders that score perplexity (default: the model being trained)",
+    )
+    perplexity_combine: Literal["mean_log_ppl", "mean_rank"] = Field(
+        "mean_log_ppl", description="how several scoring models' perplexities are combined"
+    )
+    perplexity_batch_size: int = Field(8, gt=0, description="samples per scoring forward pass")
+
+    @model_validator(mode="after")
+    def _subset_fields_agree(self) -> SFTStepConfig:
+        strategy = self.subset_strategy
+        if strategy in ("perplexity", "random") and self.subset_size is None:
+            raise ValueError(f"subset_strategy={strategy} needs subset_size")
+        if strategy == "all" and self.subset_size is not None:
+            raise ValueError("subset_size needs a subset_strategy (perplexity, aha or random)")
+        if self.perplexity_models and strategy != "perplexity":
+            raise ValueError("perplexity_models is only used with subset_strategy=perplexity")
+        return self
+
+
+class GRPOStepConfig(TrainingRunFields):
+    """Defaults follow PAPER.md: group 4, T=0.8, rollout 512 prompts, train batch 256, KL 1e-3."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_generations: int = Field(4, ge=2, description="group size")
+    temperature: float = Field(0.8, gt=0)
+    rollout_batch_prompts: int = Field(512, gt=0, description="prompts per rollout")
+    train_batch_completions: int = Field(256, gt=0, description="completions per optimizer step")
+    per_device_batch_size: int = Field(8, gt=0, description="completions per device micro-step")
+    learning_rate: float = Field(1e-6, gt=0, description="peak LR (not published by the paper)")
+    min_learning_rate: float = Field(8e-7, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    beta: float = Field(1e-3, ge=0, description="initial KL coefficient (0: no KL, no ref model)")
+    kl_target: float | None = Field(
+        5e-4, gt=0, description="target KL of the adaptive controller (None: fixed beta)"
+    )
+    kl_horizon: int = Field(10_000, gt=0, description="adaptive KL horizon, in completions")
+    num_train_epochs: float = Field(1.0, gt=0)
+    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: epochs)")
+    max_prompt_length: int | None = None
+    max_completion_length: int = Field(1024, gt=0)
+    reward_types: list[Literal["digit", "mcq", "math", "iou", "open"]] = Field(
+        default_factory=lambda: list(REWARD_TYPES),
+        description="verifiers in use; samples of other types are not scored",
+    )
+    open_reward_model: str | None = Field(
+        None,
+        description="reward model for 'open' samples: a local sequence-classification model "
+        "folder or an http(s) scorer URL; unset: open samples are not scored",
+    )
+    open_reward_beta: float = Field(1.0, gt=0, description="smoothing beta of the open reward")
+    loss_type: str = "grpo"
+    freeze_vision: bool = True
+    use_vllm: Literal["auto", "yes", "no"] = Field(
+        "auto", description="vLLM colocate rollouts: auto = when a GPU and vllm are present"
+    )
+    deepspeed: Literal["none", "zero2", "zero3"] = Field(
+        "none", description="DeepSpeed ZeRO stage for multi-GPU runs (needs the deepspeed package)"
+    )
+    save_steps: int = Field(10, gt=0, description="checkpoint every N optimizer steps")
