@@ -49,7 +49,7 @@ RUNTIME_ENV_KEYS = (
     "VLAA_TEACHER_CACHE_DIR",
 )
 S3_SECRET = "vlaa-s3-credentials"
-S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")  # vlaa/storage_s3.py
+S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")  # vlaa/storage/s3.py
 TEACHER_SECRET = "vlaa-teacher-api-keys"
 # Optional: a run with the offline teacher (the default) needs neither key nor the Secret.
 TEACHER_SECRET_KEYS = ("OPENAI_API_KEY", "DEEPSEEK_API_KEY")

@@ -37,7 +37,7 @@ from manifest_tools import (
 
 from vlaa.observability.prometheus import LABELS, PUSH_JOB
 from vlaa.observability.settings import PORT_ENV, PUSHGATEWAY_ENV
-from vlaa.storage_s3 import ACCESS_KEY_VARS, ENDPOINT_VARS, SECRET_KEY_VARS
+from vlaa.storage.s3 import ACCESS_KEY_VARS, ENDPOINT_VARS, SECRET_KEY_VARS
 
 TARGETS = kustomize_targets()
 OVERLAYS = [target for target in TARGETS if target.startswith("overlays/")]

@@ -41,7 +41,7 @@ from vlaa.components.publish.step import (
     write_version,
 )
 from vlaa.storage import InvalidKeyError, ObjectNotFoundError, ObjectStore, open_store
-from vlaa.storage_s3 import (
+from vlaa.storage.s3 import (
     S3BucketError,
     S3ConfigError,
     S3CredentialsError,
