@@ -10,7 +10,7 @@ afterwards.
 
 Part ``teacher``: the whole build (validate, caption, reason, rewrite, verify, split) of
 ``--records`` synthetic records with the LLM teacher against the loopback OpenAI double
-(``tests/openai_double.py``, a separate process) answering every call after a fixed
+(``tests/doubles/openai_api.py``, a separate process) answering every call after a fixed
 ``--latency`` (default 0.2 s), all four steps on one endpoint with ``--concurrency`` C
 (default 64). The bound is C / latency calls per second (C concurrent calls, each taking the
 latency); the report gives the calls the double answered per second between the first and
@@ -39,6 +39,14 @@ RESULTS = Path(__file__).parent / "results" / "data_engine.json"
 TARGET_PEAK_RSS_BYTES = 2**30
 MB = 10**6
 STREAM_CHILD_FLAG = "--stream-child"
+# The loopback OpenAI double and the release-file writer are test code, outside the package.
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+
+
+def tests_on_path() -> None:
+    """Make ``doubles`` / ``fixtures`` importable, as pytest does (tests/ holds its conftest)."""
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
 
 
 def peak_rss_bytes() -> int:
@@ -102,8 +110,10 @@ def time_import(root: Path, file_bytes: int) -> dict[str, Any]:
 
 def run_import(size_mb: int, jsonl: bool, workdir: Path | None) -> dict[str, Any]:
     """Part ``import``: generate, stream in a child, delete; one entry per file format."""
+    tests_on_path()
+    from fixtures.release_files import write_release_file
+
     from vlaa.data.sources.release import SFT_FILE
-    from vlaa.data.sources.release_fixture import write_release_file
 
     formats = ["array", "jsonl"] if jsonl else ["array"]
     results: dict[str, Any] = {}
@@ -129,7 +139,7 @@ def run_import(size_mb: int, jsonl: bool, workdir: Path | None) -> dict[str, Any
 
 
 def _scripted_source(root: Path, count: int) -> Path:
-    """Synthetic records whose questions tell the double the answer (see openai_double)."""
+    """Synthetic records whose questions tell the double the answer (its default_answer)."""
     from vlaa.data.synthetic import SyntheticConfig, generate
     from vlaa.records import write_records
 
@@ -145,8 +155,8 @@ def _scripted_source(root: Path, count: int) -> Path:
 
 def run_teacher(args: argparse.Namespace) -> dict[str, Any]:
     """Part ``teacher``: build throughput against the loopback teacher at a fixed latency."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from openai_double import DoubleConfig, DoubleProcess
+    tests_on_path()
+    from doubles.openai_api import DoubleConfig, DoubleProcess
 
     from vlaa.data.config import BuildDatasetConfig
     from vlaa.data.engine import build_dataset

@@ -3,7 +3,7 @@
 Builds a folder of random ``*.safetensors`` shards (default 200 MB in 2 shards) plus the small
 config / tokenizer files, then runs the production ``publish`` step (hash, multipart upload
 with per-object SHA-256 check, model card, manifest last, alias) against ``moto_server``
-started as a separate process on a free loopback port, through :class:`vlaa.storage_s3.S3Store`
+started as a separate process on a free loopback port, through :class:`vlaa.storage.s3.S3Store`
 (the ``minio`` client), and against a :class:`vlaa.storage.LocalStore` for comparison. Reports
 MB/s (10^6 bytes per second of model bytes) and writes ``bench/results/publish.json``.
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from manifest_tools import scan_text
+from support.manifest_tools import scan_text
 
 from vlaa.pipelines.compile import PIPELINES, compile_pipeline
 

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from prometheus_servers import (  # noqa: F401 - fixtures
+from fixtures.release_files import write_release_file
+from support.prometheus_servers import (  # noqa: F401 - fixtures
     ServerProcess,
     prometheus_binaries,
     pushed_groups,
@@ -20,7 +21,6 @@ from vlaa.data.datacard import DataCard
 from vlaa.data.engine import DatasetBuildError, build_dataset
 from vlaa.data.offline_teacher import OfflineTeacher
 from vlaa.data.sources import SourceSpec
-from vlaa.data.sources.release_fixture import write_release_file
 from vlaa.data.synthetic import SyntheticConfig, generate
 from vlaa.records import Record, read_records, write_records
 

@@ -1,5 +1,5 @@
 """The data build with LLM teachers over the OpenAI protocol, against a real HTTP server on
-loopback (tests/openai_double.py) with latency and faults: every record ends in a split or in
+loopback (tests/doubles/openai_api.py) with latency and faults: every record ends in a split or in
 the drops with the right reason, and a build killed with SIGKILL resumes with the same output
 and no teacher call answered twice."""
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from openai_double import DoubleConfig, DoubleProcess, OpenAIDouble, default_answer
+from doubles.openai_api import DoubleConfig, DoubleProcess, OpenAIDouble, default_answer
 
 from vlaa.data.config import BuildDatasetConfig
 from vlaa.data.datacard import DataCard

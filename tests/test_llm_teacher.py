@@ -1,4 +1,5 @@
-"""The LLM teacher against a real OpenAI-protocol HTTP server on loopback (tests/openai_double.py).
+"""The LLM teacher against a real OpenAI-protocol HTTP server on loopback
+(tests/doubles/openai_api.py).
 
 Covers the four steps, retries and their limits, the persistent cache, per-endpoint
 concurrency and rate limits, shared pools, API-key handling and the double's process mode.
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from openai_double import DoubleConfig, DoubleProcess, OpenAIDouble, step_of
+from doubles.openai_api import DoubleConfig, DoubleProcess, OpenAIDouble, step_of
 from pydantic import ValidationError
 
 from vlaa.data import rules

@@ -1,7 +1,7 @@
 """The kustomize manifests (manifests/): they build, validate offline against the Kubernetes
-schemas (and the subset CRD schemas of tests/manifest_tools.py), wire MinIO / KFP / metrics
+schemas (and the subset CRD schemas of tests/support/manifest_tools.py), wire MinIO / KFP / metrics
 together consistently, grant least privilege, carry no secret values, and their alerts and
-dashboard use only metrics the code emits. Tools: tests/manifest_tools.py."""
+dashboard use only metrics the code emits. Tools: tests/support/manifest_tools.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from manifest_tools import (
+from support.manifest_tools import (
     MANIFESTS,
     PLACEHOLDER,
     dashboard_exprs,
@@ -37,7 +37,7 @@ from manifest_tools import (
 
 from vlaa.observability.prometheus import LABELS, PUSH_JOB
 from vlaa.observability.settings import PORT_ENV, PUSHGATEWAY_ENV
-from vlaa.storage_s3 import ACCESS_KEY_VARS, ENDPOINT_VARS, SECRET_KEY_VARS
+from vlaa.storage.s3 import ACCESS_KEY_VARS, ENDPOINT_VARS, SECRET_KEY_VARS
 
 TARGETS = kustomize_targets()
 OVERLAYS = [target for target in TARGETS if target.startswith("overlays/")]

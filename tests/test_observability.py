@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from prometheus_servers import free_port, silent_listener
+from support.prometheus_servers import free_port, silent_listener
 from transformers import TrainerControl, TrainerState
 
 from vlaa.observability import MetricsSettings

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from kfp import dsl, local
 from kfp.kubernetes import kubernetes_executor_config_pb2
-from manifest_tools import MANIFESTS, scan_text
+from support.manifest_tools import MANIFESTS, scan_text
 
 from vlaa.pipelines import kubernetes as k8s
 from vlaa.pipelines.compile import PIPELINES, compile_pipeline

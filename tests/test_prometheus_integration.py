@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import requests
-from prometheus_servers import (  # noqa: F401 - fixtures
+from support.prometheus_servers import (  # noqa: F401 - fixtures
     GATEWAY_USER,
     ServerProcess,
     auth_pushgateway,

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.release_files import write_release_file
 from PIL import Image
 
 from vlaa.data.sources import open_source
 from vlaa.data.sources.base import SourceError, SourceRow, SourceSpec
 from vlaa.data.sources.release import GRPO_FILE, SFT_FILE, open_release
-from vlaa.data.sources.release_fixture import write_release_file
 from vlaa.records import Record
 
 # A record as the release README shows it (CLEVR-Math sample), shortened.

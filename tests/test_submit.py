@@ -1,4 +1,4 @@
-"""`vlaa submit` / `vlaa schedule` against a KFP API server on loopback (tests/kfp_api_double.py):
+"""`vlaa submit` / `vlaa schedule` against a KFP API server on loopback (tests/doubles/kfp_api.py):
 what kfp.Client sends (upload body, experiment, run and recurring-run bodies), version reuse,
 and the failures that must stop before any API call."""
 
@@ -15,7 +15,7 @@ import kfp.client.client
 import pytest
 import typer
 import yaml
-from kfp_api_double import KfpApiDouble
+from doubles.kfp_api import KfpApiDouble
 from typer.testing import CliRunner, Result
 
 from vlaa.cli import app

@@ -1,6 +1,7 @@
 """Multi-node training: TrainJob / PyTorchJob specs, submission against a recorded Kubernetes
-API (``k8s_api_double``), the worker's staging through S3 (moto on loopback), and the SFT /
-GRPO steps' hook that submits a job and brings its model back as a normal KFP artifact.
+API (``tests/doubles/kubernetes_api.py``), the worker's staging through S3 (moto on loopback,
+``tests/doubles/s3_api.py``), and the SFT / GRPO steps' hook that submits a job and brings its
+model back as a normal KFP artifact.
 
 The job's pods cannot run here; where a test needs them, a thread plays the pods: it reads the
 submitted spec's worker arguments and runs the worker's own fetch / upload code (or, in the
@@ -23,12 +24,12 @@ from typing import Any
 
 import pytest
 import yaml
-from k8s_api_double import JobScript, KubernetesApiDouble
+from doubles.kubernetes_api import JobScript, KubernetesApiDouble
+from doubles.s3_api import SECRET, MotoS3, s3_env
 from kubernetes import client as k8s
-from manifest_tools import scan_text
 from PIL import Image
 from pydantic import ValidationError
-from test_storage_s3 import SECRET, MotoS3, s3_env
+from support.manifest_tools import scan_text
 
 from vlaa.cluster import DEFAULT_PRIORITY_CLASS
 from vlaa.errors import ConfigError

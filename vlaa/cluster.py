@@ -25,7 +25,7 @@ TRAINING_ENV_KEYS = ("VLAA_S3_ENDPOINT", "AWS_REGION", "VLAA_PUSHGATEWAY_URL", "
 
 # Secrets, read by name as env (vlaa.storage's S3 store reads the AWS_* variables).
 S3_SECRET = "vlaa-s3-credentials"
-S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")  # read by vlaa/storage/s3.py
 TEACHER_SECRET = "vlaa-teacher-api-keys"
 # Optional: a run with the offline teacher (the default) needs neither key nor the Secret.
 TEACHER_SECRET_KEYS = ("OPENAI_API_KEY", "DEEPSEEK_API_KEY")

@@ -9,7 +9,7 @@ Layout in the store, under the model's name::
     <model_name>/aliases/latest.json           {"version": "v0001", ...}; only when promoted
 
 The store is a local folder or ``s3://bucket/prefix`` (MinIO / any S3 endpoint, see
-:mod:`vlaa.storage_s3`). A version is complete (and listed) only once its manifest exists, so
+:mod:`vlaa.storage.s3`). A version is complete (and listed) only once its manifest exists, so
 a crash mid-upload leaves an invisible folder. A retry of the same publish resumes that
 folder: when the highest version folder has no manifest and every object in it is a file of
 this publish with the same SHA-256, the number is reused and only the missing files are

@@ -19,7 +19,7 @@ Two ways to run it:
 - in-process: ``with OpenAIDouble(DoubleConfig(latency_s=0.01)) as double: double.url``
   (a background thread with its own event loop);
 - as a separate process, so it outlives a SIGKILLed client:
-  ``python tests/openai_double.py --port 0 --latency 0.2`` prints ``LISTENING <url>``;
+  ``python tests/doubles/openai_api.py --port 0 --latency 0.2`` prints ``LISTENING <url>``;
   ``DoubleProcess`` wraps that. Control API: ``GET /_stats``, ``POST /_config`` (JSON of
   ``DoubleConfig`` fields to change), ``POST /_reset`` (zero the counters).
   The required API key is passed by environment variable name (``--api-key-env``), never argv.
@@ -472,7 +472,7 @@ class OpenAIDouble:
 
 
 class DoubleProcess:
-    """The double as a child process (``python tests/openai_double.py``), with its control API.
+    """The double as a child process (``python tests/doubles/openai_api.py``), with its control API.
 
     The key the double requires is handed over in the environment variable ``api_key_env``
     of the child, never on its command line.

@@ -39,7 +39,7 @@ from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.helpers import MIN_PART_SIZE, check_bucket_name
 
-from vlaa.storage import ObjectNotFoundError, StoreError, check_key, file_sha256
+from vlaa.storage.base import ObjectNotFoundError, StoreError, check_key, file_sha256
 
 logger = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # tests/support/ -> the repository
 MANIFESTS = REPO / "manifests"
 K8S_VERSION = "1.31"  # oldest Kubernetes the manifests must validate against
 MIN_KUSTOMIZE_MAJOR = 5
@@ -351,7 +351,7 @@ def validate_resource(doc: dict[str, Any]) -> None:
     except kubernetes_validate.SchemaNotFoundError as error:
         raise AssertionError(
             f"{resource_id(doc)}: no schema ({error.message}); add the CRD's schema to "
-            "tests/manifest_tools.py CRD_SCHEMAS"
+            "tests/support/manifest_tools.py CRD_SCHEMAS"
         ) from None
     except kubernetes_validate.ValidationError as error:
         raise AssertionError(

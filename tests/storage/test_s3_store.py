@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 import uuid
@@ -18,16 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
-from moto.server import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    ThreadedMotoServer,
-    create_backend_app,
-)
-from werkzeug.serving import make_server
+from doubles.s3_api import SECRET, MotoS3, free_port, s3_env
 
 from vlaa.components.publish.step import (
     ModelFolderError,
@@ -41,7 +33,7 @@ from vlaa.components.publish.step import (
     write_version,
 )
 from vlaa.storage import InvalidKeyError, ObjectNotFoundError, ObjectStore, open_store
-from vlaa.storage_s3 import (
+from vlaa.storage.s3 import (
     S3BucketError,
     S3ConfigError,
     S3CredentialsError,
@@ -51,65 +43,10 @@ from vlaa.storage_s3 import (
 )
 
 MODEL = "tiny"
-REGION = "us-east-1"
-KEY_ID, SECRET = "AKIATESTPUBLISHER", "test-secret-never-printed"
 METRICS = {"accuracy": 0.75, "accuracy_digit": 0.8, "accuracy_mcq": 0.7}
 BASE_METRICS = {"accuracy": 0.5}
 LINEAGE = {"pipeline_run_id": "run-s3", "code_version": "abc1234", "dataset_hash": "sha256:d"}
 MiB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _PromptServer(ThreadedMotoServer):
-    """moto's threaded server, but ``stop()`` takes effect within ~10 ms (not 0.5 s)."""
-
-    def _server_entry(self) -> None:
-        app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-        )
-        self._server_ready_event.set()
-        self._server.serve_forever(poll_interval=0.01)
-
-
-class MotoS3:
-    """A moto S3 server on a fixed loopback port that can be stopped and started again."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.server: _PromptServer | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.server = _PromptServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-    def client(self, service: str = "s3") -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=KEY_ID,
-            aws_secret_access_key=SECRET,
-        )
-
-    def new_bucket(self) -> str:
-        name = f"models-{uuid.uuid4().hex[:12]}"
-        self.client().create_bucket(Bucket=name)
-        return name
 
 
 @pytest.fixture(scope="module")
@@ -118,23 +55,6 @@ def moto_s3() -> Iterator[MotoS3]:
     server.start()
     yield server
     server.stop()
-
-
-def s3_env(monkeypatch: pytest.MonkeyPatch, endpoint: str, **extra: str) -> None:
-    for name in ("AWS_ENDPOINT_URL", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    values = {
-        "VLAA_S3_ENDPOINT": endpoint,
-        "AWS_ACCESS_KEY_ID": KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_REGION": REGION,
-        "VLAA_S3_PART_SIZE_MB": "5",
-        "VLAA_S3_MAX_ATTEMPTS": "2",
-        "VLAA_S3_BACKOFF_S": "0.05",
-        **extra,
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture
