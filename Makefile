@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUTPUT ?= runs/local
 
-.PHONY: setup run test lint compile bench clean images images-lock
+.PHONY: setup run test lint lint-imports compile bench clean images images-lock
 
 $(BIN)/vlaa: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,15 @@ run: setup
 
 test: setup
 	$(BIN)/ruff check .
+	# lint-imports over the installed layout (components/ and pipelines/ mapped under vlaa/)
+	$(BIN)/python tests/support/import_graph.py
 	$(BIN)/python -m pytest -q
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+lint-imports: setup
+	$(BIN)/python tests/support/import_graph.py
 
 compile: setup
 	$(BIN)/vlaa compile --pipeline vlaa-thinker --output pipelines/compiled/vlaa-thinker.yaml
