@@ -8,16 +8,33 @@ training code (``vlaa.training.sft`` / ``vlaa.training.grpo``) turns them into T
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vlaa.launch.config import DistributedConfig
 from vlaa.observability.settings import MetricsSettings
 from vlaa.records import REWARD_TYPES
+from vlaa.training.trainer_args import TrainerKind, check_trainer_args
 
 if TYPE_CHECKING:
     from peft import LoraConfig
+
+
+_RUN_OWNED = {
+    "output_dir": "checkpoint_dir",
+    "seed": "seed",
+    "logging_steps": "logging_steps",
+    "save_strategy": "save_steps",
+    "save_steps": "save_steps",
+    "save_total_limit": "save_total_limit",
+    "deepspeed": "deepspeed",
+    "learning_rate": "learning_rate",
+    "num_train_epochs": "num_train_epochs",
+    "max_steps": "max_steps",
+    "warmup_steps": "warmup_ratio",
+    "per_device_train_batch_size": "per_device_batch_size",
+}
 
 
 class TrainingRunFields(BaseModel):
@@ -44,6 +61,21 @@ class TrainingRunFields(BaseModel):
         description="GPUs and nodes: one process in the step's pod by default; several GPUs "
         "run torchrun in the pod; several nodes submit a TrainJob / PyTorchJob",
     )
+    trainer_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="more fields of TRL's SFTConfig / GRPOConfig (e.g. dataloader_num_workers, "
+        "optim, gradient_checkpointing_kwargs); fields this config sets itself are refused",
+    )
+
+    # TRL's config class, and the TRL fields the step derives from this config's own fields.
+    TRAINER_KIND: ClassVar[TrainerKind]
+    OWNED_TRL_FIELDS: ClassVar[dict[str, str]]
+
+    @model_validator(mode="after")
+    def _known_trainer_args(self) -> TrainingRunFields:
+        if self.trainer_args:
+            check_trainer_args(self.TRAINER_KIND, self.trainer_args, self.OWNED_TRL_FIELDS)
+        return self
 
     def metrics_settings(self) -> MetricsSettings:
         """Where to export metrics; the environment fills what the config leaves unset."""
@@ -104,6 +136,16 @@ class SFTStepConfig(TrainingRunFields):
     """Defaults follow the paper: full fine-tuning, vision frozen, global batch 128, one epoch."""
 
     model_config = ConfigDict(extra="forbid")
+    TRAINER_KIND: ClassVar[TrainerKind] = "sft"
+    OWNED_TRL_FIELDS: ClassVar[dict[str, str]] = {
+        **_RUN_OWNED,
+        "gradient_accumulation_steps": "global_batch_size",
+        "lr_scheduler_type": "lr_scheduler_type",
+        "weight_decay": "weight_decay",
+        "max_length": "max_length",
+        "activation_checkpointing": "activation_checkpointing",
+        "gradient_checkpointing": "activation_checkpointing",
+    }
 
     learning_rate: float = Field(1e-5, gt=0, description="peak LR (not published by the paper)")
     global_batch_size: int = Field(128, gt=0)
@@ -154,6 +196,21 @@ class GRPOStepConfig(TrainingRunFields):
     """Defaults follow PAPER.md: group 4, T=0.8, rollout 512 prompts, train batch 256, KL 1e-3."""
 
     model_config = ConfigDict(extra="forbid")
+    TRAINER_KIND: ClassVar[TrainerKind] = "grpo"
+    OWNED_TRL_FIELDS: ClassVar[dict[str, str]] = {
+        **_RUN_OWNED,
+        "gradient_accumulation_steps": "train_batch_completions",
+        "steps_per_generation": "rollout_batch_prompts",
+        "lr_scheduler_type": "min_learning_rate",
+        "lr_scheduler_kwargs": "min_learning_rate",
+        "num_generations": "num_generations",
+        "temperature": "temperature",
+        "max_completion_length": "max_completion_length",
+        "beta": "beta",
+        "loss_type": "loss_type",
+        "use_vllm": "use_vllm",
+        "vllm_mode": "use_vllm",
+    }
 
     num_generations: int = Field(4, ge=2, description="group size")
     temperature: float = Field(0.8, gt=0)

@@ -99,7 +99,7 @@ def run_grpo(
     keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
     use_vllm = _use_vllm(config.use_vllm)
     batch_args = trl_batch_args(config)
-    args = GRPOConfig(
+    settings: dict[str, Any] = dict(
         **checkpoint_args(config, work_dir),
         **batch_args,
         learning_rate=config.learning_rate,
@@ -118,6 +118,8 @@ def run_grpo(
         bf16=training_dtype() == torch.bfloat16,
         deepspeed=deepspeed_config(config.deepspeed),
     )
+    # trainer_args last: TRL fields the paper does not name (validated in the config).
+    args = GRPOConfig(**{**settings, **config.trainer_args})
     kl_callback = _kl_callback(config)
     callbacks: list[TrainerCallback] = [JsonlLogCallback(log_path)]
     if kl_callback is not None:

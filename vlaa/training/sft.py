@@ -77,7 +77,7 @@ def run_sft(
     log_path = work_dir / "train_log.jsonl"
     keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
     dtype = training_dtype()
-    args = SFTConfig(
+    settings: dict[str, Any] = dict(
         **checkpoint_args(config, work_dir),
         learning_rate=config.learning_rate,
         per_device_train_batch_size=config.per_device_batch_size,
@@ -95,6 +95,8 @@ def run_sft(
         bf16=str(dtype) == "torch.bfloat16",
         deepspeed=deepspeed,
     )
+    # trainer_args last: TRL fields the paper does not name (validated in the config).
+    args = SFTConfig(**{**settings, **config.trainer_args})
     trainer = SFTTrainer(
         model=model,
         args=args,
