@@ -32,16 +32,31 @@ from vlaa.records import Record
 TEACHER_STEPS: tuple[str, ...] = ("caption", "reason", "rewrite", "verify")
 
 
+class TeacherReply(Protocol):
+    """What every teacher step returns: the text. The LLM teacher's ``ChatResult`` carries call
+    statistics besides (attempts, cache hit, latency), which the data card aggregates."""
+
+    @property
+    def text(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class LocalReply:
+    """The reply of a teacher that runs in this process (the offline one): just the text."""
+
+    text: str
+
+
 class AsyncTeacher(Protocol):
     """The four teacher steps, async. ``labels`` names models and prompt versions."""
 
-    async def caption(self, record: Record, image: bytes, mime: str) -> str: ...
+    async def caption(self, record: Record, image: bytes, mime: str) -> TeacherReply: ...
 
-    async def reason(self, record: Record, caption: str) -> str: ...
+    async def reason(self, record: Record, caption: str) -> TeacherReply: ...
 
-    async def rewrite(self, text: str) -> str: ...
+    async def rewrite(self, text: str) -> TeacherReply: ...
 
-    async def verify(self, answer: str, ground_truth: str, question: str) -> str: ...
+    async def verify(self, answer: str, ground_truth: str, question: str) -> TeacherReply: ...
 
     def labels(self) -> dict[str, Any]: ...
 
@@ -52,17 +67,17 @@ class _SyncTeacherAdapter:
     def __init__(self, teacher: Any) -> None:
         self._teacher = teacher
 
-    async def caption(self, record: Record, image: bytes, mime: str) -> str:
-        return self._teacher.caption(record)
+    async def caption(self, record: Record, image: bytes, mime: str) -> TeacherReply:
+        return LocalReply(self._teacher.caption(record))
 
-    async def reason(self, record: Record, caption: str) -> str:
-        return self._teacher.reason(record, caption)
+    async def reason(self, record: Record, caption: str) -> TeacherReply:
+        return LocalReply(self._teacher.reason(record, caption))
 
-    async def rewrite(self, text: str) -> str:
-        return self._teacher.rewrite(text)
+    async def rewrite(self, text: str) -> TeacherReply:
+        return LocalReply(self._teacher.rewrite(text))
 
-    async def verify(self, answer: str, ground_truth: str, question: str) -> str:
-        return self._teacher.verify(answer, ground_truth)
+    async def verify(self, answer: str, ground_truth: str, question: str) -> TeacherReply:
+        return LocalReply(self._teacher.verify(answer, ground_truth))
 
     def labels(self) -> dict[str, Any]:
         return self._teacher.labels()
@@ -267,8 +282,8 @@ async def _run_teacher(
 async def _call(step: str, call: Any) -> str:
     """Await one teacher call; turn its failure into a drop of this record at ``step``.
 
-    An LLM teacher returns a ``ChatResult`` (text plus attempts, cache hit and latency, which
-    the data card aggregates per step); the offline teacher returns the text. Per-call timings
+    Every teacher returns a ``TeacherReply``; an LLM teacher's ``ChatResult`` also carries
+    attempts, cache hit and latency, which the data card aggregates per step. Per-call timings
     stay out of the records so that a resumed build writes byte-identical output.
     """
     try:
@@ -276,7 +291,7 @@ async def _call(step: str, call: Any) -> str:
     except TeacherError as error:
         reason = getattr(error, "reason", None) or "teacher_error"
         raise _Dropped(step, reason, str(error), getattr(error, "attempts", None)) from None
-    return result if isinstance(result, str) else result.text
+    return result.text
 
 
 def _split(record: Record, reasoning: str, roles: frozenset[str], keep_given_split: bool) -> Record:
