@@ -18,7 +18,7 @@ import pytest
 from vlaa import __version__
 from vlaa.images import DEFAULT_REGISTRY, digest_variable, image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "images"
 REQ = IMAGES / "requirements"
 DOCKERFILES = sorted(IMAGES.glob("*.Dockerfile"))

@@ -12,7 +12,7 @@ from support.manifest_tools import scan_text
 
 from vlaa.pipelines.compile import PIPELINES, compile_pipeline
 
-COMPILED = Path(__file__).resolve().parents[1] / "pipelines" / "compiled"
+COMPILED = Path(__file__).resolve().parents[2] / "pipelines" / "compiled"
 IMAGE_VARIABLES = (
     "VLAA_IMAGE_REGISTRY",
     "VLAA_IMAGE_TAG",
