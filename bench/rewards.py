@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vlaa import rewards
-from vlaa.reward_models import SequenceClassificationScorer, make_tiny_reward_model
+from vlaa.reward_models import SequenceClassificationScorer
 
 RESULTS = Path(__file__).parent / "results" / "rewards.json"
 RULE_TYPES = ("digit", "mcq", "math", "iou")
@@ -264,6 +265,10 @@ def time_rule(kind: str, samples: list[Sample], seconds: float) -> dict[str, Any
 
 def time_open(seconds: float, batch_size: int = 64) -> dict[str, Any]:
     """Tiny reward model: each completion needs two scores (its answer and the reference)."""
+    # A test fixture: tests/ goes on sys.path, as bench/data_engine.py does for its doubles.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from fixtures.tiny_reward_model import make_tiny_reward_model
+
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
         scorer = SequenceClassificationScorer(

@@ -51,14 +51,6 @@ if TYPE_CHECKING:  # torch and transformers are imported lazily: HTTP scoring ne
 
 API_KEY_ENV = "VLAA_REWARD_MODEL_API_KEY"
 
-# A plain chat layout for the tiny reward model: no system prompt, so the score depends on the
-# question and the answer only.
-REWARD_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
-    "{% endfor %}"
-)
-
 
 class RewardModelError(RuntimeError):
     """The reward model could not be loaded or did not answer with valid scores."""
@@ -217,49 +209,6 @@ class SequenceClassificationScorer:
 
     def __call__(self, image: Any, question: str, answer: str) -> float:
         return self.score_batch([image], [question], [answer])[0]
-
-
-def make_tiny_reward_model(output_dir: str | Path, seed: int = 0) -> Path:
-    """Write a tiny random-weight ``Qwen2ForSequenceClassification`` reward model.
-
-    The tokenizer is the factory's locally trained byte-level BPE one, so nothing is fetched
-    from a model hub. The scores are meaningless but deterministic for a given ``seed``.
-    """
-    import torch
-    from transformers import Qwen2Config, Qwen2ForSequenceClassification
-
-    from vlaa.modeling.factory import default_corpus, train_tokenizer
-
-    output_dir = Path(output_dir)
-    tokenizer = train_tokenizer(default_corpus())
-    tokenizer.chat_template = REWARD_CHAT_TEMPLATE
-    tokenizer.padding_side = "right"
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        num_labels=1,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(seed)
-    model = Qwen2ForSequenceClassification(config).eval()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
-    provenance = {
-        "factory": "vlaa.reward_models.make_tiny_reward_model",
-        "seed": seed,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "weights": "random (no pretrained checkpoint)",
-    }
-    (output_dir / "vlaa_reward_model.json").write_text(json.dumps(provenance, indent=2))
-    return output_dir
 
 
 # ----------------------------------------------------------------------------- HTTP

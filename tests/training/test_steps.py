@@ -118,7 +118,7 @@ def test_grpo_scores_open_samples_with_a_reward_model_and_draws_curves(
     tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path: Path
 ) -> None:
     """Open-ended samples go to the reward model; the KL coefficient adapts and is logged."""
-    from vlaa.reward_models import make_tiny_reward_model
+    from fixtures.tiny_reward_model import make_tiny_reward_model
 
     split = tmp_path / "rl-open"
     shutil.copytree(tiny_dataset["rl"], split)

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from vlaa.boxes import format_box, loose_box
 from vlaa.data.rules import normalise_mcq_answer
 from vlaa.data.synthetic import SHAPE_FORMS, SceneGraph, SceneObject, matches_group
 from vlaa.records import Record
@@ -40,7 +41,6 @@ _SHAPE_RE = re.compile(r"^What shape is the (?P<colour>\w+) object\? (?P<options
 _SIZE_RE = re.compile(r"^What size is the (?P<colour>\w+) (?P<shape>\w+)\? (?P<options>A\..*)$")
 _BOX_RE = re.compile(r"^Give the bounding box of the (?P<colour>\w+) (?P<shape>\w+)\.$")
 _OPTION_RE = re.compile(r"\b([A-D])\.\s*([a-z]+)")
-_NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
 
 # Rewrite rules, most specific first: "The caption lists X" -> "The image shows X".
 _REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -91,15 +91,6 @@ def _join(phrases: list[str]) -> str:
     if len(phrases) <= 1:
         return "".join(phrases)
     return ", ".join(phrases[:-1]) + " and " + phrases[-1]
-
-
-def _box_text(box: list[float]) -> str:
-    return "[" + ", ".join(f"{v:.3f}" for v in box) + "]"
-
-
-def _parse_box(text: str) -> list[float] | None:
-    numbers = _NUMBER_RE.findall(text)
-    return [float(n) for n in numbers] if len(numbers) == 4 else None
 
 
 def _parse_number(text: str) -> float | None:
@@ -171,7 +162,7 @@ class OfflineTeacher:
             "Objects:",
         ]
         for number, obj in enumerate(scene.objects, start=1):
-            lines.append(f"{number}. {obj.phrase()} {obj.place()}, box {_box_text(obj.box)}")
+            lines.append(f"{number}. {obj.phrase()} {obj.place()}, box {format_box(obj.box)}")
         lines.append("Text: none.")
         return "\n".join(lines)
 
@@ -338,7 +329,7 @@ def _solve_box(objects: list[SceneObject], match: re.Match[str], wrong: bool) ->
     if wrong:
         shift = 0.1 if x2 + 0.1 <= 1 else -0.1
         x1, x2 = x1 + shift, x2 + shift
-    box = _box_text([x1, y1, x2, y2])
+    box = format_box([x1, y1, x2, y2])
     return _Solution(
         core=(
             f"The {colour} {shape} is {target.place()}: its sides run from x {x1:.3f} to "
@@ -351,9 +342,10 @@ def _solve_box(objects: list[SceneObject], match: re.Match[str], wrong: bool) ->
 
 def _answers_match(response_answer: str, ground_truth: str) -> bool:
     """Exact match after normalising boxes (to 0.005), numbers and option letters."""
-    truth_box = _parse_box(ground_truth) if ground_truth.strip().startswith("[") else None
+    # Loose: the four numbers wherever they stand, so a response need not bracket its box.
+    truth_box = loose_box(ground_truth) if ground_truth.strip().startswith("[") else None
     if truth_box is not None:
-        box = _parse_box(response_answer)
+        box = loose_box(response_answer)
         return box is not None and all(
             abs(a - b) <= 0.005 for a, b in zip(box, truth_box, strict=True)
         )

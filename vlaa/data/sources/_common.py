@@ -38,10 +38,6 @@ IMAGE_ROOT_OPTION = "image_root"  # folder the annotation's image paths are rela
 Entry = tuple[int, dict[str, Any] | None, tuple[str, str] | None]
 
 _IMAGE_TOKEN_RE = re.compile(r"\s*<image>\s*")
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_BOX_RE = re.compile(
-    rf"\[\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\]"
-)
 # A leading option label: "A)", "A.", "A:", "(A)", followed by the option text.
 _OPTION_LABEL_RE = re.compile(r"^\s*(?:\(\s*([A-Za-z])\s*\)|([A-Za-z])\s*[.):])\s*")
 
@@ -215,14 +211,6 @@ def first_exchange(conversations: Any) -> tuple[str | None, str | None]:
         elif question is not None and role in ("gpt", "assistant"):
             return question, value
     return question, None
-
-
-def parse_box(value: str) -> list[float] | None:
-    """The last ``[x1, y1, x2, y2]`` written in ``value``, as floats, else ``None``."""
-    matches = _BOX_RE.findall(value)
-    if not matches:
-        return None
-    return [float(number) for number in matches[-1]]
 
 
 def box_problem(box: list[float]) -> str | None:

@@ -35,6 +35,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from vlaa.boxes import last_box
 from vlaa.data.sources._common import (
     RowMaker,
     box_problem,
@@ -44,7 +45,6 @@ from vlaa.data.sources._common import (
     label,
     locate_annotation,
     map_records,
-    parse_box,
     reader,
     strip_image_token,
     text,
@@ -86,7 +86,7 @@ def _row(number: int, record: dict[str, Any], maker: RowMaker, subset: str) -> S
     original_id = text(record, "id")
     record_id = f"{original_id or PurePosixPath(image).stem}-{number}"
     known = {"image": image, "question": question}
-    box = parse_box(conclusion(assistant)) if assistant else None
+    box = last_box(conclusion(assistant)) if assistant else None
     if box is None:
         return maker.bad(
             number,

@@ -55,8 +55,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -64,6 +62,7 @@ from typing import Any, BinaryIO, Literal
 
 import ijson
 
+from vlaa.boxes import json_box
 from vlaa.data import rules
 from vlaa.data.sources.base import BOTH_ROLES, SourceError, SourceReader, SourceRow, SourceSpec
 from vlaa.records import IMAGES_DIR, check_relative_image_path
@@ -96,8 +95,6 @@ TEXT_FIELDS: tuple[str, ...] = ("image", "question", "caption", ANSWER_TEXT_FIEL
 FINAL_ANSWER_MARK = "†Answer:"
 RELEASE_TEACHER = "released"
 
-_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_BOX_RE = re.compile(r"^\[\s*" + r"\s*,\s*".join([f"({_NUMBER})"] * 4) + r"\s*\]$")
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 Format = Literal["array", "jsonl"]
@@ -423,7 +420,7 @@ def normalise_image_path(raw: str) -> tuple[str, Problem | None]:
 def ground_truth(gt: Any, reward_type: str) -> tuple[str | list[float], Problem | None]:
     """The record answer for a released ``gt``: a box for ``iou``, else text."""
     if reward_type == "iou":
-        box = parse_box(gt)
+        box = json_box(gt)
         if box is None:
             return "", ("invalid_answer", f"iou ground truth {gt!r} is not a box [x1, y1, x2, y2]")
         return box, None
@@ -436,21 +433,6 @@ def ground_truth(gt: Any, reward_type: str) -> tuple[str | list[float], Problem 
         if final:
             return final, None
     return gt.strip(), None
-
-
-def parse_box(gt: Any) -> list[float] | None:
-    """4 finite floats from ``"[x1, y1, x2, y2]"`` or a list of 4 numbers, else None."""
-    if isinstance(gt, str):
-        match = _BOX_RE.match(gt.strip())
-        values: list[Any] = list(match.groups()) if match else []
-    elif isinstance(gt, list) and all(_is_number(value) for value in gt):
-        values = gt
-    else:
-        return None
-    box = [float(value) for value in values]
-    if len(box) != 4 or not all(math.isfinite(value) for value in box):
-        return None
-    return box
 
 
 def _is_number(value: Any) -> bool:

@@ -9,13 +9,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from fixtures.tiny_reward_model import make_tiny_reward_model
 from PIL import Image
 
 from vlaa import rewards
 from vlaa.reward_models import (
     RewardModelError,
     SequenceClassificationScorer,
-    make_tiny_reward_model,
 )
 from vlaa.training.reward_router import RewardRouter, question_text
 

@@ -1,5 +1,5 @@
 """Reward-model scorers of the ``open`` reward: a local sequence-classification model (the tiny
-one built here), an HTTP reward model on loopback, and the spec that picks one."""
+one tests/fixtures builds), an HTTP reward model on loopback, and the spec that picks one."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import torch
+from fixtures.tiny_reward_model import make_tiny_reward_model
 from PIL import Image
 
 from vlaa import rewards
@@ -25,7 +26,6 @@ from vlaa.reward_models import (
     SequenceClassificationScorer,
     build_scorer,
     encode_image,
-    make_tiny_reward_model,
 )
 
 QUESTIONS = ["What colour is the cube?", "What colour is the cube?", "How many objects?"]
