@@ -103,3 +103,16 @@ def test_no_source_file_is_over_500_lines() -> None:
         if (count := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def test_every_package_is_listed_for_installation() -> None:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["packages"])
+    mapped = {"vlaa": REPO / "vlaa", "vlaa.components": REPO / "components"}
+    mapped["vlaa.pipelines"] = REPO / "pipelines"
+    found = {"vlaa.pipelines"}
+    for prefix, root in (("vlaa", mapped["vlaa"]), ("vlaa.components", mapped["vlaa.components"])):
+        for init in root.rglob("__init__.py"):
+            parts = init.parent.relative_to(root).parts
+            found.add(".".join((prefix, *parts)) if parts else prefix)
+    assert found - listed == set(), "add these packages to [tool.setuptools] packages"
