@@ -15,9 +15,9 @@ from vlaa.launch.distributed import (
     run_distributed,
     write_job_record,
 )
-from vlaa.launch.worker import stage_runner
 from vlaa.observability.callback import metrics_callbacks
 from vlaa.training.config import GRPOStepConfig, SFTStepConfig
+from vlaa.training.steps import training_step
 
 # The batch each optimizer step consumes, which must split evenly over all processes.
 OPTIMIZER_BATCH_FIELD = {"sft": "global_batch_size", "grpo": "train_batch_completions"}
@@ -25,7 +25,7 @@ OPTIMIZER_BATCH_FIELD = {"sft": "global_batch_size", "grpo": "train_batch_comple
 
 def train(io: TaskIO, stage: str, init_model: str, arm: str) -> tuple[Any, dict[str, Any]]:
     """Validate the step's config, train from artifact ``init_model``; (config, summary)."""
-    config_class, train_function = stage_runner(stage)
+    config_class, train_function = training_step(stage)
     config: SFTStepConfig | GRPOStepConfig = config_class.model_validate(io.param("config", {}))
     run_id = io.param("run_id", "")
     if config.distributed.is_single_process():

@@ -87,22 +87,19 @@ def vlaa_sft_vs_rl(
         run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
     )
     configure(tuned, cluster)
-    from_base = grpo_component(
-        init_model=base_model_artifact,
-        train_split=data_task.outputs["rl_split"],
-        config=grpo,
-        run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        arm="base",
-    ).set_display_name("grpo (from base)")
-    configure(from_base, cluster)
-    from_sft = grpo_component(
-        init_model=tuned.outputs["model"],
-        train_split=data_task.outputs["rl_split"],
-        config=grpo,
-        run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        arm="sft",
-    ).set_display_name("grpo (from sft)")
-    configure(from_sft, cluster)
+
+    def grpo_from(init_model, arm: str):
+        task = grpo_component(
+            init_model=init_model,
+            train_split=data_task.outputs["rl_split"],
+            config=grpo,
+            run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            arm=arm,
+        ).set_display_name(f"grpo (from {arm})")
+        return configure(task, cluster)
+
+    from_base = grpo_from(base_model_artifact, "base")
+    from_sft = grpo_from(tuned.outputs["model"], "sft")
     compared = compare_component(
         base_report=base_eval.outputs["report"],
         sft_report=evaluated(tuned.outputs["model"], "sft").outputs["report"],

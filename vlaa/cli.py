@@ -471,6 +471,16 @@ def build_dataset_command(
     console.print(f"splits: {card.splits}; card in {output / 'card'}")
 
 
+def _train(stage: str, init_model: Path, train: Path, output: Path, config: Path | None) -> None:
+    from vlaa.training.steps import training_step
+
+    config_class, train_function = training_step(stage)
+    summary = _guarded(
+        lambda: train_function(init_model, train, output, _load_step_config(config_class, config))
+    )
+    console.print({k: v for k, v in summary.items() if k != "config"})
+
+
 @app.command("sft")
 def sft_command(
     base_model: Annotated[Path, typer.Option(help="Model folder to start from.")],
@@ -479,13 +489,7 @@ def sft_command(
     config: ConfigOption = None,
 ) -> None:
     """Supervised fine-tuning (the sft step, without KFP)."""
-    from vlaa.training.config import SFTStepConfig
-    from vlaa.training.sft import run_sft
-
-    summary = _guarded(
-        lambda: run_sft(base_model, train, output, _load_step_config(SFTStepConfig, config))
-    )
-    console.print({k: v for k, v in summary.items() if k != "config"})
+    _train("sft", base_model, train, output, config)
 
 
 @app.command("grpo")
@@ -496,13 +500,7 @@ def grpo_command(
     config: ConfigOption = None,
 ) -> None:
     """GRPO with the mixed reward (the grpo step, without KFP)."""
-    from vlaa.training.config import GRPOStepConfig
-    from vlaa.training.grpo import run_grpo
-
-    summary = _guarded(
-        lambda: run_grpo(init_model, train, output, _load_step_config(GRPOStepConfig, config))
-    )
-    console.print({k: v for k, v in summary.items() if k != "config"})
+    _train("grpo", init_model, train, output, config)
 
 
 @app.command("evaluate")

@@ -33,6 +33,7 @@ from support.manifest_tools import scan_text
 
 from vlaa.cluster import DEFAULT_PRIORITY_CLASS
 from vlaa.errors import ConfigError
+from vlaa.launch import config as launch_config
 from vlaa.launch import distributed, trainjob, worker
 from vlaa.launch.config import WORKER_MODULE, DistributedConfig
 from vlaa.launch.distributed import (
@@ -728,7 +729,7 @@ def cluster(
     monkeypatch.setattr(trainjob, "kubernetes_client", api.client)
     namespace_file = tmp_path / "serviceaccount-namespace"
     namespace_file.write_text("vlaa-pod-ns")
-    monkeypatch.setattr(distributed, "NAMESPACE_FILE", namespace_file)
+    monkeypatch.setattr(launch_config, "NAMESPACE_FILE", namespace_file)
     monkeypatch.setenv("HOSTNAME", "vlaa-run-sft-pod")
     monkeypatch.setenv("VLAA_PRIORITY_CLASS", "vlaa-gpu-training-dev")
     api.pod_images["vlaa-run-sft-pod"] = IMAGE

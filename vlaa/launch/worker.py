@@ -30,7 +30,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from urllib.parse import unquote, urlsplit
 
 from vlaa.launch.distributed import object_store_uri
 from vlaa.storage import ObjectStore, check_key, file_sha256, open_store
+from vlaa.training.steps import STAGES, training_step
 
 log = logging.getLogger("vlaa.worker")
 
@@ -48,7 +48,6 @@ SUMMARY_FILE = "summary.json"
 FETCHED_MARKER = ".vlaa-fetched"
 FETCH_FAILED_MARKER = ".vlaa-fetch-failed"
 FETCH_TIMEOUT_ENV = "VLAA_FETCH_TIMEOUT_S"
-STAGES = ("sft", "grpo")
 
 
 class IncompleteResultError(RuntimeError):
@@ -298,21 +297,6 @@ def take_model(result_dir: Path, model_dir: Path) -> None:
 # ---------------------------------------------------------------------------- training
 
 
-def stage_runner(stage: str) -> tuple[type, Callable[..., dict[str, Any]]]:
-    """The step's config class and train function (imported late: they pull in torch)."""
-    if stage == "sft":
-        from vlaa.training.config import SFTStepConfig
-        from vlaa.training.sft import run_sft
-
-        return SFTStepConfig, run_sft
-    if stage == "grpo":
-        from vlaa.training.config import GRPOStepConfig
-        from vlaa.training.grpo import run_grpo
-
-        return GRPOStepConfig, run_grpo
-    raise ValueError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
-
-
 def run_worker(
     stage: str,
     config_uri: str,
@@ -327,7 +311,7 @@ def run_worker(
     """Fetch, train, and (global rank 0) publish the result; returns rank 0's summary."""
     from vlaa.observability.callback import metrics_callbacks
 
-    config_class, train = stage_runner(stage)
+    config_class, train = training_step(stage)
     config = config_class.model_validate(json.loads(read_bytes(config_uri)))
     timeout = float(os.environ.get(FETCH_TIMEOUT_ENV, "3600"))
     inputs = fetch_inputs_once_per_node(
