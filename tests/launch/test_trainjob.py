@@ -34,7 +34,7 @@ from support.manifest_tools import scan_text
 from vlaa.cluster import DEFAULT_PRIORITY_CLASS
 from vlaa.errors import ConfigError
 from vlaa.launch import config as launch_config
-from vlaa.launch import distributed, trainjob, worker
+from vlaa.launch import trainjob, worker
 from vlaa.launch.config import WORKER_MODULE, DistributedConfig
 from vlaa.launch.distributed import (
     check_batch_split,
@@ -736,6 +736,20 @@ def cluster(
     yield api
 
 
+def sft_arguments(
+    base_model: Any, train_split: Any, config: dict, run_id: str, model: Any, job_spec: Any
+) -> dict[str, Any]:
+    """What KFP passes the sft component, by name."""
+    return {
+        "base_model": base_model,
+        "train_split": train_split,
+        "config": config,
+        "run_id": run_id,
+        "model": model,
+        "job_spec": job_spec,
+    }
+
+
 def kfp_base_model(bucket: str) -> SimpleNamespace:
     """An input artifact that already lives in MinIO, as KFP stores it (no marker)."""
     prefix = "pipeline-root/run-1/prepare/base_model"
@@ -748,7 +762,7 @@ def kfp_base_model(bucket: str) -> SimpleNamespace:
 def test_sft_on_two_nodes_submits_a_trainjob_and_returns_a_normal_model_artifact(
     cluster: KubernetesApiDouble, bucket: str, tmp_path: Path
 ) -> None:
-    from vlaa.components.sft.runtime import run_from_kfp
+    from vlaa.components.sft.runtime import run as run_sft_component
 
     gate, errors, seen = threading.Event(), [], {}
 
@@ -779,7 +793,7 @@ def test_sft_on_two_nodes_submits_a_trainjob_and_returns_a_normal_model_artifact
     spread = {"nodes": 2, "gpus_per_node": 2, "poll_interval_seconds": 0.02}
     config = {"global_batch_size": 8, "per_device_batch_size": 2, "distributed": spread}
 
-    run_from_kfp(base_model, train_split, config, "run-1", model, job_spec)
+    run_sft_component(sft_arguments(base_model, train_split, config, "run-1", model, job_spec))
 
     assert not errors, errors
     # The job: the spec written to the artifact is the one the API received.
@@ -813,7 +827,7 @@ def test_sft_on_two_nodes_submits_a_trainjob_and_returns_a_normal_model_artifact
 def test_grpo_on_two_nodes_as_a_pytorchjob_logs_metrics_and_curves(
     cluster: KubernetesApiDouble, bucket: str, tmp_path: Path
 ) -> None:
-    from vlaa.components.grpo.runtime import run_from_kfp
+    from vlaa.components.grpo.runtime import run as run_grpo_component
 
     gate, errors = threading.Event(), []
     rows = [{"step": 1, "reward": 0.25, "kl": 0.0}, {"step": 2, "reward": 0.5, "kl": 0.001}]
@@ -859,7 +873,19 @@ def test_grpo_on_two_nodes_as_a_pytorchjob_logs_metrics_and_curves(
     model, metrics = artifact(tmp_path / "out" / "model"), FakeMetrics()
     curves, job_spec = artifact(tmp_path / "out" / "curves.html"), artifact(tmp_path / "out" / "js")
 
-    run_from_kfp(init_model, split, config, "run-2", "sft", model, metrics, curves, job_spec)
+    run_grpo_component(
+        {
+            "init_model": init_model,
+            "train_split": split,
+            "config": config,
+            "run_id": "run-2",
+            "arm": "sft",
+            "model": model,
+            "metrics": metrics,
+            "curves": curves,
+            "job_spec": job_spec,
+        }
+    )
 
     assert not errors, errors
     (create,) = cluster.calls("POST")
@@ -879,19 +905,21 @@ def test_grpo_on_two_nodes_as_a_pytorchjob_logs_metrics_and_curves(
 def test_a_batch_that_cannot_split_fails_before_anything_is_submitted(
     cluster: KubernetesApiDouble, tmp_path: Path
 ) -> None:
-    from vlaa.components.sft.runtime import run_from_kfp
+    from vlaa.components.sft.runtime import run as run_sft_component
 
     spread = {"nodes": 2, "gpus_per_node": 8, "staging_uri": str(tmp_path / "staging")}
     config = {"global_batch_size": 8, "per_device_batch_size": 4, "distributed": spread}
     job_spec = artifact(tmp_path / "job_spec")
     with pytest.raises(SystemExit):  # stage() reports the ConfigError in one line
-        run_from_kfp(
-            artifact(tmp_path / "base"),
-            artifact(tmp_path / "split"),
-            config,
-            "r",
-            artifact(tmp_path / "model"),
-            job_spec,
+        run_sft_component(
+            sft_arguments(
+                artifact(tmp_path / "base"),
+                artifact(tmp_path / "split"),
+                config,
+                "r",
+                artifact(tmp_path / "model"),
+                job_spec,
+            )
         )
     assert not cluster.requests and not Path(job_spec.path).exists()
 
@@ -899,7 +927,7 @@ def test_a_batch_that_cannot_split_fails_before_anything_is_submitted(
 def test_a_failed_job_fails_the_step_with_the_jobs_message(
     cluster: KubernetesApiDouble, tmp_path: Path
 ) -> None:
-    from vlaa.components.sft.runtime import run_from_kfp
+    from vlaa.components.sft.runtime import run as run_sft_component
 
     cluster.next_script = JobScript(outcome="failed", exit_code=1)
     spread = {
@@ -911,7 +939,8 @@ def test_a_failed_job_fails_the_step_with_the_jobs_message(
     base = artifact(a_folder(tmp_path / "base", {"config.json": b"{}"}))
     split = artifact(a_folder(tmp_path / "split", {"records.jsonl": b"{}\n"}))
     with pytest.raises(JobFailedError, match="exit code 1"):
-        run_from_kfp(base, split, config, "r", artifact(tmp_path / "m"), artifact(tmp_path / "j"))
+        model, job = artifact(tmp_path / "m"), artifact(tmp_path / "j")
+        run_sft_component(sft_arguments(base, split, config, "r", model, job))
     (staged,) = (tmp_path / "staging").iterdir()  # the local staging area holds the inputs
     assert (staged / "inputs" / "base_model" / worker.MARKER).is_file()
     assert not (staged / "output").exists()
@@ -977,7 +1006,7 @@ def test_two_gpus_on_one_node_run_torchrun_in_the_pod(
 ) -> None:
     """gpus_per_node=2 on one node: torchrun in the step's pod, two processes training one
     model together (gloo on this CPU), the result moved into the model artifact."""
-    from vlaa.components.sft.runtime import run_from_kfp
+    from vlaa.components.sft.runtime import run as run_sft_component
 
     config = {
         "global_batch_size": 4,
@@ -988,9 +1017,8 @@ def test_two_gpus_on_one_node_run_torchrun_in_the_pod(
         "distributed": {"gpus_per_node": 2},
     }
     model, job_spec = artifact(tmp_path / "out" / "model"), artifact(tmp_path / "out" / "js")
-    run_from_kfp(
-        artifact(tiny_model_dir), artifact(tiny_dataset["sft"]), config, "run-t", model, job_spec
-    )
+    base, split = artifact(tiny_model_dir), artifact(tiny_dataset["sft"])
+    run_sft_component(sft_arguments(base, split, config, "run-t", model, job_spec))
     record = yaml.safe_load(Path(job_spec.path).read_text())
     assert record["mode"] == "in-pod-torchrun" and record["processes"] == 2
     assert record["command"][1:6] == ["-m", "torch.distributed.run", "--standalone",

@@ -241,7 +241,7 @@ def _run_as_job(
     """Stage the inputs, submit the job, follow it, fetch the result into ``result_dir``.
 
     Returns the submitted spec and a summary of how the job ended."""
-    from vlaa.launch import trainjob
+    from vlaa.launch import job_specs, trainjob
     from vlaa.launch.worker import download_folder, upload_folder
     from vlaa.storage import open_store
 
@@ -265,7 +265,7 @@ def _run_as_job(
     )
     client = api_client if api_client is not None else trainjob.kubernetes_client()
     namespace = config.resolved_namespace()
-    spec = trainjob.build_spec(
+    spec = job_specs.build_spec(
         config,
         name=name,
         namespace=namespace,
