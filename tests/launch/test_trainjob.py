@@ -40,12 +40,11 @@ from vlaa.launch.distributed import (
     check_batch_split,
     job_name,
     label_value,
-    object_store_uri,
     staging_root,
 )
 from vlaa.launch.job_specs import build_pytorchjob_spec, build_spec, build_trainjob_spec
 from vlaa.launch.trainjob import JobFailedError, JobSubmitError, JobTimeoutError, submit_and_wait
-from vlaa.storage import open_store
+from vlaa.storage import object_store_uri, open_store
 from vlaa.training.config import GRPOStepConfig, SFTStepConfig
 
 NAMESPACE = "vlaa-test"

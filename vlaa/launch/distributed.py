@@ -20,29 +20,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
+from vlaa.errors import ConfigError
+from vlaa.launch import job_specs
 from vlaa.launch.config import WORKER_MODULE, DistributedConfig
+from vlaa.launch.worker import download_folder, read_result, take_model, upload_folder
+from vlaa.storage import object_store_uri, open_store
 
 # ---------------------------------------------------------------------------- URIs
-
-
-def object_store_uri(uri: str | None) -> str | None:
-    """The s3:// form of a KFP artifact URI in an object store, else None.
-
-    KFP writes MinIO artifacts as ``minio://bucket/key``; the S3 API names them ``s3://``.
-    """
-    if not uri:
-        return None
-    parts = urlsplit(uri)
-    if parts.scheme in ("s3", "minio") and parts.netloc:
-        return f"s3://{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
-    return None
 
 
 def staging_root(config: DistributedConfig, output_uri: str | None) -> str:
@@ -52,8 +42,6 @@ def staging_root(config: DistributedConfig, output_uri: str | None) -> str:
     beside_output = object_store_uri(output_uri)
     if beside_output:
         return beside_output + "-staging"
-    from vlaa.errors import ConfigError
-
     raise ConfigError(
         f"distributed: nodes={config.nodes} needs distributed.staging_uri (s3://bucket/prefix) "
         "where the job's pods fetch inputs and leave the model; the step's output artifact is "
@@ -163,7 +151,6 @@ def run_distributed(
             stage, step_config, config, base_model, train_split, result_dir, run_id, arm
         )
         outcome = {"mode": record["mode"], "processes": record["processes"], "succeeded": True}
-    from vlaa.launch.worker import read_result, take_model
 
     summary = read_result(result_dir)
     take_model(result_dir, Path(model.path))
@@ -241,9 +228,8 @@ def _run_as_job(
     """Stage the inputs, submit the job, follow it, fetch the result into ``result_dir``.
 
     Returns the submitted spec and a summary of how the job ended."""
-    from vlaa.launch import job_specs, trainjob
-    from vlaa.launch.worker import download_folder, upload_folder
-    from vlaa.storage import open_store
+    # Imported here: the kubernetes client costs ~1 s and only multi-node runs need it.
+    from vlaa.launch import trainjob
 
     name = job_name(stage, run_id)
     prefix = join_uri(staging_root(config, getattr(model, "uri", None)), name)
@@ -291,8 +277,6 @@ def check_batch_split(
     stage: str, batch: int, per_device_batch: int, config: DistributedConfig
 ) -> None:
     """Fail before any pod starts when the batch does not split over every process."""
-    from vlaa.errors import ConfigError
-
     per_step = per_device_batch * config.world_size()
     if batch % per_step:
         raise ConfigError(

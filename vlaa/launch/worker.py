@@ -35,8 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from vlaa.launch.distributed import object_store_uri
-from vlaa.storage import ObjectStore, check_key, file_sha256, open_store
+from vlaa.storage import ObjectStore, check_key, file_sha256, object_store_uri, open_store
 from vlaa.training.steps import STAGES, training_step
 
 log = logging.getLogger("vlaa.worker")

@@ -34,6 +34,7 @@ __all__ = [
     "StoreError",
     "check_key",
     "file_sha256",
+    "object_store_uri",
     "open_store",
 ]
 
@@ -66,3 +67,16 @@ def open_store(uri: str) -> ObjectStore:
     raise ValueError(
         f"unsupported store URI scheme {parts.scheme!r} in {uri!r}; supported: {supported}"
     )
+
+
+def object_store_uri(uri: str | None) -> str | None:
+    """The s3:// form of a KFP artifact URI in an object store, else None.
+
+    KFP writes MinIO artifacts as ``minio://bucket/key``; the S3 API names them ``s3://``.
+    """
+    if not uri:
+        return None
+    parts = urlsplit(uri)
+    if parts.scheme in ("s3", "minio") and parts.netloc:
+        return f"s3://{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
+    return None
