@@ -9,6 +9,7 @@ from kfp import compiler
 from kfp.compiler import compiler_utils
 
 from vlaa.pipelines import sft_vs_rl, vlaa_thinker
+from vlaa.pipelines.names import pipeline_name
 
 PIPELINES = {
     vlaa_thinker.PIPELINE_NAME: vlaa_thinker.vlaa_thinker,
@@ -26,8 +27,7 @@ def compile_pipeline(
     """Write pipeline ``name`` to ``output``: IR YAML, or with ``kubernetes_manifest`` the
     ``Pipeline`` and ``PipelineVersion`` resources (in ``namespace``; the version resource is
     named ``<name>-<version>`` when ``version`` is given)."""
-    if name not in PIPELINES:
-        raise KeyError(f"unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}")
+    name = pipeline_name(name)  # short names too, as `vlaa run` takes them
     output.parent.mkdir(parents=True, exist_ok=True)
     options = None
     if kubernetes_manifest:

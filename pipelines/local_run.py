@@ -16,25 +16,16 @@ from vlaa.components.compare.step import ARMS
 from vlaa.errors import UserError
 from vlaa.parameters import RunParameters
 from vlaa.pipelines import kubernetes
+from vlaa.pipelines.names import STUDY, THINKER, pipeline_name
 from vlaa.pipelines.sft_vs_rl import vlaa_sft_vs_rl
 from vlaa.pipelines.vlaa_thinker import vlaa_thinker
 from vlaa.stages import EVENTS_ENV, read_events
 
 RUN_FILE = "run.json"
-THINKER = "vlaa-thinker"
-STUDY = "vlaa-sft-vs-rl"
-# Short names accepted by ``vlaa run --pipeline`` as well as the full ones.
-PIPELINE_ALIASES = {"thinker": THINKER, "sft-vs-rl": STUDY, THINKER: THINKER, STUDY: STUDY}
 
 
 class PipelineFailed(UserError, RuntimeError):
     """The local run failed; the message names the stage and its error."""
-
-
-def pipeline_name(name: str) -> str:
-    if name not in PIPELINE_ALIASES:
-        raise KeyError(f"unknown pipeline {name!r}; choose one of {', '.join(PIPELINE_ALIASES)}")
-    return PIPELINE_ALIASES[name]
 
 
 def kfp_arguments(params: RunParameters, pipeline: str = THINKER) -> dict[str, Any]:

@@ -24,8 +24,9 @@ from vlaa.pipelines.kubernetes import (
     Cluster,
     configure,
 )
+from vlaa.pipelines.names import STUDY
 
-PIPELINE_NAME = "vlaa-sft-vs-rl"
+PIPELINE_NAME = STUDY
 
 
 @dsl.pipeline(name=PIPELINE_NAME, description=__doc__.splitlines()[0])

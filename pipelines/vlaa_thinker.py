@@ -25,8 +25,9 @@ from vlaa.pipelines.kubernetes import (
     Cluster,
     configure,
 )
+from vlaa.pipelines.names import THINKER
 
-PIPELINE_NAME = "vlaa-thinker"
+PIPELINE_NAME = THINKER
 
 
 def _train_tail(init_model, data, base_eval, params: dict, arm: str, cluster: Cluster) -> None:

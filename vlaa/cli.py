@@ -76,11 +76,13 @@ def run(
 ) -> None:
     """Run a whole DAG on this machine: vlaa-thinker (default) or the vlaa-sft-vs-rl study."""
     if not local:
-        _fail("only --local runs start from here; submit to a cluster with the KFP UI or API")
+        _fail(
+            "only --local runs start from here; run on a cluster with `vlaa submit` (or the KFP UI)"
+        )
 
     def action() -> None:
         from vlaa.parameters import load_parameter_file, merge, validate_parameters
-        from vlaa.pipelines.local_run import THINKER, pipeline_name, run_local
+        from vlaa.pipelines.names import THINKER, pipeline_name
         from vlaa.presets import preset as named_preset
 
         chosen = pipeline_name(pipeline)
@@ -92,6 +94,9 @@ def run(
         validated = validate_parameters(raw)
         arm = f"arm grpo-from-{validated.grpo_init}" if chosen == THINKER else "all arms"
         console.rule(f"{chosen} (local, {arm})")
+        # Imported after validation: KFP and the pipelines take seconds to load.
+        from vlaa.pipelines.local_run import run_local
+
         summary = run_local(validated, output, chosen)
         _print_summary(summary, output)
 
@@ -238,7 +243,7 @@ def _prepared_submission(
     directory: Path, pipeline: str, params: Path | None, preset: str
 ) -> tuple[Any, dict[str, Any]]:
     """Compile the pipeline and build its run arguments: every local check before any call."""
-    from vlaa.pipelines.local_run import pipeline_name
+    from vlaa.pipelines.names import pipeline_name
     from vlaa.pipelines.submit import cluster_warnings, compile_for_upload, run_parameters
 
     compiled = compile_for_upload(pipeline_name(pipeline), directory)
