@@ -22,8 +22,8 @@ from vlaa.observability.prometheus import LOG_METRICS, TrainingMetrics
 
 RUN = {"run_id": "run-1", "stage": "grpo", "arm": "sft"}
 
-# Shaped like one TRL 1.16 GRPOTrainer `on_log` dict (one function named mixed_reward, our
-# router's per-type means and stds, beta > 0).
+# Shaped like one TRL 1.16 GRPOTrainer `on_log` dict (per-type reward functions' means and
+# stds, one function not named by a reward type, beta > 0).
 GRPO_LOG: dict[str, Any] = {
     "loss": 0.0123,
     "grad_norm": 1.5,

@@ -13,6 +13,7 @@ from fixtures.tiny_reward_model import make_tiny_reward_model
 from PIL import Image
 
 from vlaa import rewards
+from vlaa.records import REWARD_TYPES
 from vlaa.reward_models import (
     RewardModelError,
     SequenceClassificationScorer,
@@ -277,3 +278,76 @@ def test_router_with_the_tiny_reward_model(tiny_scorer: SequenceClassificationSc
     assert scores == pytest.approx(per_sample, abs=1e-5)
     assert scores[3] == 0.0  # the reference itself has no margin
     assert next(tiny_scorer.model.parameters()).device.type == "cpu"
+
+
+# ----------------------------------------------------------------------------- TRL's reward hooks
+
+MIXED: dict[str, Any] = dict(
+    prompts=[_prompt("Q?", RED)] * 6,
+    completions=[*map(_answer, ("1", "2", "A", "a big dog")), "no tags", _answer("x")],
+    answer=["1", "1", "A", "a cat", "ref", "3"],
+    reward_type=["digit", "digit", "mcq", "open", "open", "math"],
+    image=[RED] * 6,
+)
+
+
+def test_one_reward_function_per_verifier_in_use_named_by_its_type() -> None:
+    from trl.trainer.utils import get_callable_name
+
+    router = RewardRouter(scorer=BatchScorer())
+    funcs = router.reward_funcs({"digit", "mcq", "open"})
+    assert [get_callable_name(f) for f in funcs] == ["digit", "mcq", "open"]  # TRL's log names
+    # Not enabled, not in the split, or no scorer for open: not in use.
+    assert [f.__name__ for f in RewardRouter(("mcq", "open")).reward_funcs(REWARD_TYPES)] == ["mcq"]
+    repeated = RewardRouter(("digit", "digit"))  # twice would count each digit reward twice
+    assert [f.__name__ for f in repeated.reward_funcs(["digit"])] == ["digit"]
+
+
+def test_with_no_verifier_in_use_trl_gets_the_router_which_scores_nothing() -> None:
+    router = RewardRouter(("digit",))
+    assert router.reward_funcs({"open", "mcq"}) == [router]
+    assert router(**MIXED)[2:] == [None] * 4
+
+
+def test_each_function_scores_its_type_and_none_elsewhere() -> None:
+    router = RewardRouter(scorer=BatchScorer(), open_beta=0.5)
+    mixed = router(**MIXED)
+    funcs = router.reward_funcs(MIXED["reward_type"])
+    by_type = {f.__name__: f(**MIXED, log_metric=None) for f in funcs}
+    assert by_type.keys() == {"digit", "mcq", "math", "open"}
+    for kind, scores in by_type.items():
+        for score, sample_type, expected in zip(scores, MIXED["reward_type"], mixed, strict=True):
+            assert score == (expected if sample_type == kind else None), kind
+
+
+def test_trl_nansum_of_the_functions_is_the_routers_reward() -> None:
+    """GRPOTrainer (TRL 1.16, sum_then_normalize, weights 1) sums each row with nansum."""
+    import dataclasses
+
+    import torch
+    from trl import GRPOConfig
+
+    defaults = {field.name: field.default for field in dataclasses.fields(GRPOConfig)}
+    assert defaults["multi_objective_aggregation"] == "sum_then_normalize"
+    assert defaults["reward_weights"] is None  # each function weighs 1
+    router = RewardRouter(scorer=BatchScorer())
+    columns = [f(**MIXED) for f in router.reward_funcs(REWARD_TYPES)]
+    per_func = torch.tensor(
+        [[torch.nan if s is None else s for s in column] for column in columns]
+    ).T
+    assert per_func.nansum(dim=1).tolist() == pytest.approx(router(**MIXED))
+
+
+def test_the_open_function_scores_a_step_in_one_phase() -> None:
+    scorer = BatchScorer()
+    for func in RewardRouter(scorer=scorer).reward_funcs(REWARD_TYPES):
+        func(**MIXED)
+    assert scorer.phases == 1 and len(scorer.calls) == 1
+    assert sorted(scorer.calls[0][2]) == ["a big dog", "a cat"]
+
+
+def test_the_functions_leave_logging_to_trl() -> None:
+    logged: dict[str, float] = {}
+    for func in RewardRouter(scorer=BatchScorer()).reward_funcs(REWARD_TYPES):
+        func(**MIXED, log_metric=lambda name, value: logged.__setitem__(name, value))
+    assert logged == {}  # TRL logs rewards/<type>/mean and /std under each function's name

@@ -96,11 +96,14 @@ def test_grpo_logs_reward_and_kl_and_writes_a_loadable_model(
     assert summary["steps"] == 2
     log = [row for row in read_log(Path(summary["log"])) if "reward" in row]
     assert [row["step"] for row in log] == [1, 2]
+    # One reward function per type this split holds, none for the others.
+    assert {"rewards/digit/mean", "rewards/mcq/mean"} <= {key for row in log for key in row}
     for row in log:
         assert 0.0 <= row["reward"] <= 1.0
         assert "kl" in row
-        # The router's per-type means reach TRL's log through log_metric.
+        # TRL logs the mean and std of each per-type reward function under its name.
         assert {"rewards/digit/mean", "rewards/mcq/mean"} & row.keys()
+        assert "rewards/mixed_reward/mean" not in row  # TRL gets the per-type functions
         assert {key.split("/")[1] for key in row if key.startswith("rewards/")} <= {
             "mixed_reward",
             "digit",

@@ -84,7 +84,8 @@ LOG_METRICS: tuple[LogMetric, ...] = (
     LogMetric("vlaa_step_time_seconds", ("step_time",), "Seconds per optimizer step."),
 )
 
-# Per reward type, logged by our RewardRouter through TRL's log_metric.
+# Per reward type: TRL logs rewards/<name>/mean and /std for each reward function, and
+# vlaa.training.reward_router names one function per reward type.
 REWARD_TYPE_KEY = re.compile(rf"^rewards/(?P<type>{'|'.join(REWARD_TYPES)})/(?P<stat>mean|std)$")
 REWARD_TYPE_METRICS: dict[str, tuple[str, str]] = {
     "mean": ("vlaa_reward_by_type_mean", "Mean reward of the samples of one reward type."),

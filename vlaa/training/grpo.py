@@ -35,7 +35,7 @@ from vlaa.training.curves import plot_curves
 from vlaa.training.datasets import grpo_dataset
 from vlaa.training.deepspeed import deepspeed_config
 from vlaa.training.kl_control import AdaptiveKLCallback, AdaptiveKLController, restore_state
-from vlaa.training.reward_router import RewardRouter
+from vlaa.training.reward_router import RewardFunc, RewardRouter
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def run_grpo(
         callbacks.insert(0, kl_callback)
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=[_reward_router(config, dataset)],
+        reward_funcs=_reward_funcs(config, dataset),
         args=args,
         train_dataset=dataset,
         processing_class=processor,
@@ -158,13 +158,16 @@ def run_grpo(
     return summary
 
 
-def _reward_router(config: GRPOStepConfig, dataset: Any) -> RewardRouter:
+def _reward_funcs(config: GRPOStepConfig, dataset: Any) -> list[RewardFunc]:
+    """One reward function per verifier in use; TRL logs ``rewards/<type>/mean`` and ``/std``."""
     scorer = build_scorer(config.open_reward_model)
-    if scorer is None and "open" in config.reward_types and "open" in set(dataset["reward_type"]):
+    present = set(dataset["reward_type"])
+    if scorer is None and "open" in config.reward_types and "open" in present:
         log.warning("the RL split has 'open' samples but no open_reward_model: they get no reward")
-    return RewardRouter(
+    router = RewardRouter(
         enabled_types=tuple(config.reward_types), scorer=scorer, open_beta=config.open_reward_beta
     )
+    return router.reward_funcs(present)
 
 
 def _kl_callback(config: GRPOStepConfig) -> AdaptiveKLCallback | None:

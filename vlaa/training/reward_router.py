@@ -1,9 +1,11 @@
-"""One reward function for TRL's GRPOTrainer that scores each sample by its ``reward_type``.
+"""GRPO rewards for TRL: each sample is scored by the verifier its ``reward_type`` names.
 
-TRL calls it with ``prompts``, ``completions`` and every extra dataset column as a list (one
-entry per completion): ``answer``, ``reward_type`` and ``image`` from
-``vlaa.training.datasets.grpo_dataset``, plus ``log_metric``. Rule-based types are scored one
-by one; ``open`` samples of a step are scored together, in one reward-model phase.
+TRL calls a reward function with ``prompts``, ``completions`` and every extra dataset column as a
+list (one entry per completion): ``answer``, ``reward_type`` and ``image`` from
+``vlaa.training.datasets.grpo_dataset``, plus ``log_metric``. ``RewardRouter.reward_funcs`` gives
+TRL one function per verifier in use, each scoring its own type's samples and returning ``None``
+for the others; TRL then logs each function's mean and std itself. Rule-based types are scored
+one by one; ``open`` samples of a step are scored together, in one reward-model phase.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import contextlib
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from vlaa import rewards
 from vlaa.rewards import OpenScorer
+
+# What GRPOTrainer calls: (prompts=, completions=, <dataset columns>=, ...) -> one reward each.
+RewardFunc = Callable[..., list[float | None]]
 
 
 def completion_text(completion: Any) -> str:
@@ -123,7 +128,7 @@ class _UniqueItems:
 
 
 class RewardRouter:
-    """Dispatches each completion to its verifier; logs mean and std of the reward per type.
+    """Dispatches each completion to its verifier; hands TRL one reward function per verifier.
 
     ``enabled_types`` restricts scoring (samples of other types get ``None``, which TRL skips).
     ``scorer`` is the reward model of the ``open`` type (without one, ``open`` samples get
@@ -131,6 +136,9 @@ class RewardRouter:
     with ``score_batch`` scores all ``open`` samples of a call in one batch, inside its
     ``scoring_phase()`` if it has one (the model visits the accelerator once per step); any
     other scorer is called per sample.
+
+    ``reward_funcs`` is what GRPOTrainer gets. Calling the router itself scores a mixed batch in
+    one call and, given ``log_metric``, logs each type's mean and population std.
     """
 
     __name__ = "mixed_reward"
@@ -152,6 +160,23 @@ class RewardRouter:
         self.scorer = scorer
         self.open_beta = float(open_beta)
 
+    def reward_funcs(self, present_types: Iterable[str]) -> list[RewardFunc]:
+        """One TRL reward function per verifier in use, in ``enabled_types`` order.
+
+        In use: enabled, held by ``present_types`` (the RL split's types), and able to score:
+        ``open`` only with a scorer. A sample no function scores gets ``None`` from every one,
+        so TRL leaves it unscored, as when one function returned ``None`` for it. With none in
+        use the router itself goes (all ``None``): TRL 1.16 refuses an empty list ("No reward
+        source provided" in ``GRPOTrainer.__init__``), and that is how such a run went before.
+        """
+        present = set(present_types)
+        funcs: list[RewardFunc] = [
+            VerifierReward(self, kind)
+            for kind in dict.fromkeys(self.enabled_types)  # a repeated type would count twice
+            if kind in present and (kind != "open" or self.scorer is not None)
+        ]
+        return funcs or [self]
+
     def __call__(
         self,
         prompts: list[Any],
@@ -161,12 +186,29 @@ class RewardRouter:
         log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
+        scores = self.score_types(
+            self.enabled_types, prompts, completions, answer, reward_type, **kwargs
+        )
+        if log_metric is not None:
+            self._log(scores, reward_type, log_metric)
+        return scores
+
+    def score_types(
+        self,
+        kinds: Collection[str],
+        prompts: list[Any],
+        completions: list[Any],
+        answer: list[str],
+        reward_type: list[str],
+        **kwargs: Any,
+    ) -> list[float | None]:
+        """Rewards of the samples whose enabled type is in ``kinds``; ``None`` for the others."""
         scores: list[float | None] = [None] * len(completions)
         open_samples: list[int] = []
         for i, (completion, truth, kind) in enumerate(
             zip(completions, answer, reward_type, strict=True)
         ):
-            if kind not in self.enabled_types:
+            if kind not in kinds or kind not in self.enabled_types:
                 continue
             if kind == "open":
                 open_samples.append(i)
@@ -187,8 +229,6 @@ class RewardRouter:
                         image=images[i],
                         question=question_text(prompts[i]),
                     )
-        if log_metric is not None:
-            self._log(scores, reward_type, log_metric)
         return scores
 
     def _score_open_batched(
@@ -243,3 +283,37 @@ class RewardRouter:
             std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
             log_metric(f"rewards/{kind}/mean", mean)
             log_metric(f"rewards/{kind}/std", std)
+
+
+class VerifierReward:
+    """GRPOTrainer's reward function for one verifier: its type's rewards, ``None`` elsewhere.
+
+    TRL 1.16 (trl/trainer/grpo_trainer.py) names a callable by its ``__name__``
+    (``get_callable_name``), turns each ``None`` it returns into NaN (``_calculate_rewards``) and
+    logs ``rewards/<name>/mean`` and ``rewards/<name>/std`` as ``nanmean`` / ``nanstd`` over the
+    samples it scored, gathered from every process (``nanstd`` is the sample std; our
+    ``log_metric`` one was the population std). A type absent from a whole logging window is
+    logged as ``None``. With the default ``sum_then_normalize`` and weights of 1, a sample's
+    reward is the ``nansum`` of its row, which is its one verifier's reward (each sample has one
+    type); a row of NaNs stays unscored (advantage 0). TRL's ``reward`` / ``reward_std`` are
+    over those summed rewards: the same as with one router function. Named by reward type, the
+    functions give exactly the keys the rest of the code reads, so nothing is translated.
+    """
+
+    def __init__(self, router: RewardRouter, kind: str) -> None:
+        self.router = router
+        self.kind = kind
+        self.__name__ = kind
+
+    def __call__(
+        self,
+        prompts: list[Any],
+        completions: list[Any],
+        answer: list[str],
+        reward_type: list[str],
+        **kwargs: Any,
+    ) -> list[float | None]:
+        # TRL's ``log_metric`` (in kwargs) goes unused: TRL logs this function's stats itself.
+        return self.router.score_types(
+            (self.kind,), prompts, completions, answer, reward_type, **kwargs
+        )
