@@ -29,12 +29,12 @@ import kfp_server_api
 import urllib3
 import yaml
 
-from vlaa.components.publish.step import PublishConfig
 from vlaa.errors import UserError
 from vlaa.parameters import ParameterError, RunParameters, load_parameter_file, merge
 from vlaa.parameters import validate_parameters as validate_run_parameters
 from vlaa.pipelines.compile import compile_pipeline
 from vlaa.presets import preset as named_preset
+from vlaa.registry.config import PublishConfig
 
 DEFAULT_TOKEN_ENV = "KFP_API_TOKEN"
 DEFAULT_SERVICE_ACCOUNT = "vlaa-pipeline-runner"  # manifests/base/rbac

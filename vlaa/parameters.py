@@ -15,11 +15,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vlaa.components.build_dataset.step import BuildDatasetConfig
-from vlaa.components.evaluate.step import EvaluateStepConfig
 from vlaa.components.grpo.step import GRPOStepConfig
-from vlaa.components.publish.step import PublishConfig
 from vlaa.components.sft.step import SFTStepConfig
 from vlaa.errors import UserError, describe_validation_error
+from vlaa.evaluation.config import EvaluateStepConfig
+from vlaa.registry.config import PublishConfig
 
 GRPO_INITS = ("sft", "base")
 
