@@ -127,3 +127,11 @@ def test_a_base_model_without_the_same_benchmarks_cannot_pass(
     decision = gate_decision(config, EvalReport.from_metrics(TRAINED), EvalReport(metrics=base))
     assert not decision.passed and decision.basis == "benchmark_average"
     assert expected in decision.reason
+
+
+def test_the_card_names_no_basis_without_a_comparison(tmp_path: Path) -> None:
+    store_dir = tmp_path / "registry"
+    config = PublishConfig(store_uri=str(store_dir), model_name=MODEL)
+    result = publish(make_model(tmp_path / "model"), config, TRAINED, {}, {}, {})
+    assert result.promoted and result.gate["basis"] == "benchmark_average"  # what "average" is
+    assert "Gate basis" not in read_card(store_dir)[1]

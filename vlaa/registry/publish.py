@@ -74,6 +74,8 @@ def publish(
     report, base = _scrubbed(as_report(metrics)), _scrubbed(as_report(base_metrics))
     train_config, data_card, lineage = scrub(train_config), scrub(data_card), scrub(lineage)
     decision = gate_decision(config, report, base)
+    # The card names the basis only where a comparison with the base model was made.
+    compared = config.gate_min_average_delta is not None
     planned = plan_files(model_dir)
     version = ""
     try:
@@ -89,7 +91,7 @@ def publish(
             lineage,
             base_metrics=base.metrics,
             gate_checks=decision.checks,
-            gate_basis=decision.basis,
+            gate_basis=decision.basis if compared else None,
         )
         extra = {}
         if config.serving == "kserve-vllm":
