@@ -31,7 +31,9 @@ import moto
 import requests
 from machine_info import machine
 
-from vlaa.components.publish.step import PublishConfig, publish, verify_version
+from vlaa.registry.config import PublishConfig
+from vlaa.registry.publish import publish
+from vlaa.registry.store import verify_version
 from vlaa.storage import open_store
 
 RESULTS = Path(__file__).parent / "results" / "publish.json"

@@ -12,8 +12,8 @@ from typing import Any
 
 from kfp import local
 
-from vlaa.components.compare.step import ARMS
 from vlaa.errors import UserError
+from vlaa.evaluation.compare import ARMS
 from vlaa.parameters import RunParameters
 from vlaa.pipelines import kubernetes
 from vlaa.pipelines.names import STUDY, THINKER, pipeline_name

@@ -29,13 +29,13 @@ import urllib3
 import yaml
 
 from vlaa.cluster import PIPELINE_SERVICE_ACCOUNT
-from vlaa.components.publish.step import PublishConfig
 from vlaa.errors import UserError
 from vlaa.parameters import ParameterError, RunParameters, load_parameter_file, merge
 from vlaa.parameters import validate_parameters as validate_run_parameters
 from vlaa.pipelines.compile import compile_pipeline
 from vlaa.pipelines.cron import validate_cron
 from vlaa.presets import preset as named_preset
+from vlaa.registry.config import PublishConfig
 
 DEFAULT_TOKEN_ENV = "KFP_API_TOKEN"
 DEFAULT_SERVICE_ACCOUNT = PIPELINE_SERVICE_ACCOUNT

@@ -516,13 +516,15 @@ def evaluate_command(
     config: ConfigOption = None,
 ) -> None:
     """Greedy evaluation with accuracy per reward type (the evaluate step, without KFP)."""
-    from vlaa.components.evaluate.step import EvaluateStepConfig, evaluate_model, write_report
+    from vlaa.evaluation.config import EvaluateStepConfig
+    from vlaa.evaluation.evaluate import evaluate_model
+    from vlaa.evaluation.report import write_report
 
     result = _guarded(
         lambda: evaluate_model(model, eval_split, _load_step_config(EvaluateStepConfig, config))
     )
     write_report(result, report)
-    console.print(result["metrics"])
+    console.print(result.metrics)
 
 
 @app.command("publish")
@@ -538,15 +540,17 @@ def publish_command(
     ] = None,
 ) -> None:
     """Publish a model folder as a new version in the model store (the publish step)."""
-    from vlaa.components.publish.step import PublishConfig, publish
+    from vlaa.evaluation.report import EvalReport, read_report
+    from vlaa.registry.config import PublishConfig
+    from vlaa.registry.publish import publish
 
     def action() -> Any:
-        report = json.loads(metrics.read_text()) if metrics else {}
-        base = json.loads(base_metrics.read_text()).get("metrics") if base_metrics else None
+        report = read_report(metrics) if metrics else EvalReport()
+        base = read_report(base_metrics) if base_metrics else None
         return publish(
             model,
             _load_step_config(PublishConfig, config),
-            report.get("metrics", {}),
+            report,
             {},
             {},
             {},

@@ -14,10 +14,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vlaa.components.evaluate.step import EvaluateStepConfig
-from vlaa.components.publish.step import PublishConfig
 from vlaa.data.config import BuildDatasetConfig
 from vlaa.errors import UserError, describe_validation_error
+from vlaa.evaluation.config import EvaluateStepConfig
+from vlaa.registry.config import PublishConfig
 from vlaa.training.config import GRPOStepConfig, SFTStepConfig
 
 GRPO_INITS = ("sft", "base")

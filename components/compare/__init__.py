@@ -1,1 +1,2 @@
-"""The compare component: the SFT-vs-RL study report."""
+"""The compare component (the SFT-vs-RL study report): KFP signature in component.py, artifact
+binding in runtime.py; the logic is in ``vlaa.evaluation.compare``."""

@@ -19,16 +19,6 @@ def compare(
     page: Output[HTML],
 ) -> None:
     """Accuracy of every arm and the GRPO arms' reward/length curves, side by side."""
-    from vlaa.components.compare.runtime import run_from_kfp
+    from vlaa.components.compare.runtime import run
 
-    run_from_kfp(
-        base_report,
-        sft_report,
-        grpo_report,
-        sft_grpo_report,
-        grpo_model,
-        sft_grpo_model,
-        metrics,
-        report,
-        page,
-    )
+    run(locals())

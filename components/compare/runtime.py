@@ -1,42 +1,40 @@
-"""Runtime side of the compare component: KFP artifacts in, the plain step, artifacts out.
+"""Runtime side of the compare component: KFP arguments in, ``vlaa.evaluation.compare``,
+artifacts out.
 
 Kept apart from ``component.py`` because KFP hides ``dsl.component`` at run time.
 """
 
-from kfp.dsl import HTML, Artifact, Input, Markdown, Metrics, Model, Output
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vlaa.components.task_io import TaskIO
+from vlaa.evaluation.compare import compare, html_page
+from vlaa.stages import stage
 
 
-def run_from_kfp(
-    base_report: Input[Artifact],
-    sft_report: Input[Artifact],
-    grpo_report: Input[Artifact],
-    sft_grpo_report: Input[Artifact],
-    grpo_model: Input[Model],
-    sft_grpo_model: Input[Model],
-    metrics: Output[Metrics],
-    report: Output[Markdown],
-    page: Output[HTML],
-) -> None:
-    import shutil
-    from pathlib import Path
-
-    from vlaa.components.compare.step import compare, html_page
-    from vlaa.stages import stage
-
+def run(arguments: Mapping[str, Any]) -> None:
+    """Compare the arms; write the Markdown report and the HTML page, log the numbers."""
+    io = TaskIO(arguments)
+    report, page = io.path("report"), io.path("page")
     with stage("compare") as recorder:
-        work = Path(report.path).parent / "compare-work"
+        work = report.parent / "compare-work"
         result = compare(
             {
-                "base": Path(base_report.path),
-                "sft": Path(sft_report.path),
-                "grpo": Path(grpo_report.path),
-                "sft-grpo": Path(sft_grpo_report.path),
+                "base": io.path("base_report"),
+                "sft": io.path("sft_report"),
+                "grpo": io.path("grpo_report"),
+                "sft-grpo": io.path("sft_grpo_report"),
             },
-            {"grpo": Path(grpo_model.path), "sft-grpo": Path(sft_grpo_model.path)},
+            {"grpo": io.path("grpo_model"), "sft-grpo": io.path("sft_grpo_model")},
             work,
         )
-        shutil.copyfile(work / "comparison.md", report.path)
-        Path(page.path).write_text(html_page(result, Path(result["chart"])), encoding="utf-8")
+        shutil.copyfile(work / "comparison.md", report)
+        page.write_text(html_page(result, Path(result["chart"])), encoding="utf-8")
+        metrics = io.artifact("metrics")
         for arm, row in result["accuracy"].items():
             if "accuracy" in row:
                 metrics.log_metric(f"accuracy/{arm}", row["accuracy"])
@@ -46,5 +44,5 @@ def run_from_kfp(
                 if value is not None:
                     metrics.log_metric(f"{key}/{arm}", value)
                     recorder.metrics[f"{key}_{arm}"] = value
-        recorder.artifacts["report"] = report.path
-        recorder.artifacts["page"] = page.path
+        recorder.artifacts["report"] = str(report)
+        recorder.artifacts["page"] = str(page)

@@ -1,1 +1,2 @@
-"""The evaluate step: plain logic in step.py, KFP wrapper in component.py."""
+"""The evaluate component: KFP signature in component.py, artifact binding in runtime.py; the
+logic is in ``vlaa.evaluation``."""

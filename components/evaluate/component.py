@@ -23,17 +23,6 @@ def evaluate(
     metrics, a JSON report and a Markdown / HTML report against the base model and the paper.
     ``base_report`` is the base model's JSON report, when there is one to compare with;
     ``run_id`` labels the scores pushed to the Pushgateway (when one is configured)."""
-    from vlaa.components.evaluate.runtime import run_from_kfp
+    from vlaa.components.evaluate.runtime import run
 
-    run_from_kfp(
-        model,
-        eval_split,
-        config,
-        label,
-        metrics,
-        report,
-        report_markdown,
-        report_html,
-        base_report,
-        run_id,
-    )
+    run(locals())

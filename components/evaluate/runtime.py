@@ -1,51 +1,46 @@
-"""Runtime side of the evaluate component: KFP artifacts in, the plain step, artifacts out.
+"""Runtime side of the evaluate component: KFP arguments in, ``vlaa.evaluation``, artifacts out.
 
 Kept apart from ``component.py`` because KFP hides ``dsl.component`` at run time.
 """
 
 from __future__ import annotations
 
-from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Model, Output
+from collections.abc import Mapping
+from typing import Any
+
+from vlaa.components.task_io import TaskIO
+from vlaa.evaluation.config import EvaluateStepConfig
+from vlaa.evaluation.evaluate import evaluate_model
+from vlaa.evaluation.render import write_reports
+from vlaa.evaluation.report import read_report, write_report
+from vlaa.observability import push_eval_scores
+from vlaa.stages import stage
 
 
-def run_from_kfp(
-    model: Input[Model],
-    eval_split: Input[Dataset],
-    config: dict,
-    label: str,
-    metrics: Output[Metrics],
-    report: Output[Artifact],
-    report_markdown: Output[Markdown],
-    report_html: Output[HTML],
-    base_report: Input[Artifact] | None = None,
-    run_id: str = "",
-) -> None:
+def run(arguments: Mapping[str, Any]) -> None:
     """Evaluate, log every metric, write the JSON, Markdown and HTML reports."""
-    import json
-    from pathlib import Path
-
-    from vlaa.components.evaluate.report import write_reports
-    from vlaa.components.evaluate.step import EvaluateStepConfig, evaluate_model, write_report
-    from vlaa.observability import push_eval_scores
-    from vlaa.stages import stage
-
+    io = TaskIO(arguments)
+    label = io.param("label")
     with stage(f"evaluate-{label}") as recorder:
-        step_config = EvaluateStepConfig.model_validate(config)
-        result = evaluate_model(Path(model.path), Path(eval_split.path), step_config)
-        result["label"] = label
-        write_report(result, Path(report.path))
-        base = json.loads(Path(base_report.path).read_text()) if base_report is not None else None
+        config = EvaluateStepConfig.model_validate(io.param("config"))
+        report = evaluate_model(io.path("model"), io.path("eval_split"), config)
+        report.label = label
+        write_report(report, io.path("report"))
+        base_path = io.optional_path("base_report")
         write_reports(
-            result,
-            Path(report_markdown.path),
-            Path(report_html.path),
-            base_report=base,
-            paper_reference=step_config.paper_reference,
+            report,
+            io.path("report_markdown"),
+            io.path("report_html"),
+            base_report=read_report(base_path) if base_path is not None else None,
+            paper_reference=config.paper_reference,
         )
-        for key, value in result["metrics"].items():
+        metrics = io.artifact("metrics")
+        for key, value in report.metrics.items():
             metrics.log_metric(key, value)
-        recorder.metrics.update(result["metrics"])
-        push_eval_scores(run_id or "local", label, result["metrics"])
+        recorder.metrics.update(report.metrics)
+        push_eval_scores(io.param("run_id") or "local", label, report)
         recorder.artifacts.update(
-            report=report.path, report_markdown=report_markdown.path, report_html=report_html.path
+            report=str(io.path("report")),
+            report_markdown=str(io.path("report_markdown")),
+            report_html=str(io.path("report_html")),
         )

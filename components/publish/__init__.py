@@ -1,1 +1,2 @@
-"""The publish step: plain logic in step.py, KFP wrapper in component.py."""
+"""The publish component: KFP signature in component.py, artifact binding in runtime.py; the
+logic is in ``vlaa.registry``."""

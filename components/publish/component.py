@@ -19,8 +19,6 @@ def publish(
     model_card: Output[Markdown],
 ) -> None:
     """Copy model + processor + model card to a new version in the model store; gate the alias."""
-    from vlaa.components.publish.runtime import run_from_kfp
+    from vlaa.components.publish.runtime import run
 
-    run_from_kfp(
-        model, eval_report, base_report, card_files, config, arm, run_id, published, model_card
-    )
+    run(locals())

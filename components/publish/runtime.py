@@ -1,62 +1,65 @@
-"""Runtime side of the publish component: KFP artifacts in, the plain step, artifacts out.
+"""Runtime side of the publish component: KFP arguments in, ``vlaa.registry``, artifacts out.
 
 Kept apart from ``component.py`` because KFP hides ``dsl.component`` at run time.
 """
 
-from kfp.dsl import Artifact, Input, Markdown, Model, Output
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vlaa.components.task_io import TaskIO
+from vlaa.evaluation.report import read_report
+from vlaa.registry.config import PublishConfig
+from vlaa.registry.layout import MODEL_CARD, version_prefix
+from vlaa.registry.lineage import code_version
+from vlaa.registry.publish import publish
+from vlaa.stages import stage
+from vlaa.storage import open_store
 
 
-def run_from_kfp(
-    model: Input[Model],
-    eval_report: Input[Artifact],
-    base_report: Input[Artifact],
-    card_files: Input[Artifact],
-    config: dict,
-    arm: str,
-    run_id: str,
-    published: Output[Artifact],
-    model_card: Output[Markdown],
-) -> None:
-    import json
-    from pathlib import Path
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
 
-    from vlaa.components.publish.step import PublishConfig, code_version, publish
-    from vlaa.stages import stage
-    from vlaa.storage import open_store
 
-    def read_json(path: Path) -> dict:
-        return json.loads(path.read_text()) if path.is_file() else {}
+def _data_card(card_dir: Path) -> dict[str, Any]:
+    """The build step's data card, with its Markdown rendering when there is one."""
+    data_card = _read_json(card_dir / "data_card.json")
+    markdown = card_dir / "data_card.md"
+    if markdown.is_file():
+        data_card["markdown"] = markdown.read_text()
+    return data_card
 
-    with stage("publish") as report:
-        model_dir = Path(model.path)
-        card_dir = Path(card_files.path)
-        metrics = read_json(Path(eval_report.path)).get("metrics", {})
-        base_metrics = read_json(Path(base_report.path)).get("metrics", {})
-        data_card = read_json(card_dir / "data_card.json")
-        markdown = card_dir / "data_card.md"
-        if markdown.is_file():
-            data_card["markdown"] = markdown.read_text()
+
+def run(arguments: Mapping[str, Any]) -> None:
+    """Publish the model with its reports, data card and lineage; copy its card out."""
+    io = TaskIO(arguments)
+    with stage("publish") as recorder:
+        model_dir, card_dir = io.path("model"), io.path("card_files")
         lineage = {
-            "pipeline_run_id": run_id,
+            "pipeline_run_id": io.param("run_id"),
             "code_version": code_version(),
-            "dataset_hash": read_json(card_dir / "dataset.json").get("dataset_hash"),
-            "arm": f"grpo-from-{arm}",
+            "dataset_hash": _read_json(card_dir / "dataset.json").get("dataset_hash"),
+            "arm": f"grpo-from-{io.param('arm')}",
         }
-        publish_config = PublishConfig.model_validate(config)
+        config = PublishConfig.model_validate(io.param("config"))
         result = publish(
             model_dir,
-            publish_config,
-            metrics,
-            read_json(model_dir / "vlaa_training.json"),
-            data_card,
+            config,
+            read_report(io.path("eval_report"), missing_ok=True),
+            _read_json(model_dir / "vlaa_training.json"),
+            _data_card(card_dir),
             lineage,
-            base_metrics=base_metrics,
+            base_metrics=read_report(io.path("base_report"), missing_ok=True),
         )
+        published = io.artifact("published")
         Path(published.path).write_text(result.model_dump_json(indent=2))
         published.metadata.update(result.model_dump(exclude={"files"}))
-        card_key = f"{publish_config.model_name}/versions/{result.version}/README.md"
-        Path(model_card.path).write_bytes(open_store(publish_config.store_uri).get_bytes(card_key))
-        report.metrics.update(
+        card_key = version_prefix(config.model_name, result.version) + MODEL_CARD
+        io.path("model_card").write_bytes(open_store(config.store_uri).get_bytes(card_key))
+        recorder.metrics.update(
             {"version": result.version, "promoted": result.promoted, "resumed": result.resumed}
         )
-        report.artifacts["published"] = result.uri
+        recorder.artifacts["published"] = result.uri

@@ -21,17 +21,11 @@ import pytest
 import requests
 from doubles.s3_api import SECRET, MotoS3, free_port, s3_env
 
-from vlaa.components.publish.step import (
-    ModelFolderError,
-    PublishConfig,
-    PublishStoreError,
-    VersionExistsError,
-    list_versions,
-    publish,
-    resolve_alias,
-    verify_version,
-    write_version,
-)
+from vlaa.registry.config import PublishConfig
+from vlaa.registry.errors import ModelFolderError, PublishStoreError, VersionExistsError
+from vlaa.registry.layout import list_versions, resolve_alias
+from vlaa.registry.publish import publish
+from vlaa.registry.store import verify_version, write_version
 from vlaa.storage import InvalidKeyError, ObjectNotFoundError, ObjectStore, open_store
 from vlaa.storage.s3 import (
     S3BucketError,
@@ -239,7 +233,7 @@ def test_s3_versions_are_never_overwritten(
     with pytest.raises(VersionExistsError, match="already exists"):
         write_version(store, MODEL, "v0001", model_dir, "card", {})
     # A publisher that computed the same number (a race) is refused as well.
-    monkeypatch.setattr("vlaa.components.publish.step.next_version", lambda store, name: "v0001")
+    monkeypatch.setattr("vlaa.registry.store.next_version", lambda store, name: "v0001")
     with pytest.raises(VersionExistsError):
         run_publish(model_dir, uri)
     assert store.get_bytes(manifest_key) == before

@@ -13,8 +13,9 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from vlaa.components.evaluate.step import EvaluateStepConfig, evaluate_model
 from vlaa.errors import UserError
+from vlaa.evaluation.config import EvaluateStepConfig
+from vlaa.evaluation.evaluate import evaluate_model
 from vlaa.modeling.base_models import resolve_base_model
 from vlaa.modeling.loading import ModelLoadError
 from vlaa.records import read_records, write_records
@@ -159,7 +160,7 @@ def test_evaluate_reports_accuracy_format_rate_and_per_type_accuracy(
     config = EvaluateStepConfig(max_new_tokens=16, batch_size=10, max_samples=20)
     report = evaluate_model(tiny_model_dir, tiny_dataset["eval"], config)
 
-    metrics, samples = report["metrics"], report["samples"]
+    metrics, samples = report.metrics, report.samples
     assert len(samples) == 20
     assert {"accuracy", "format_rate", "mean_completion_chars", "num_samples"} <= metrics.keys()
     assert metrics["num_samples"] == 20

@@ -12,22 +12,23 @@ from collections.abc import Mapping
 
 from prometheus_client import Gauge
 
+from vlaa.evaluation.report import EvalReport, as_report
 from vlaa.observability.prometheus import LABELS, Pusher, TrainingMetrics
 from vlaa.observability.settings import MetricsSettings
 
 EVAL_SCORE = "vlaa_eval_score"
 EVAL_STAGE = "evaluate"
-# Report metrics that are scores in [0, 1] (accuracy per type / benchmark, headline scores).
-SCORE_PREFIXES = ("accuracy", "score_", "benchmark_average", "format_rate")
 
 
 def push_eval_scores(
     run_id: str,
     arm: str,
-    metrics: Mapping[str, float],
+    report: EvalReport | Mapping[str, float],
     settings: MetricsSettings | None = None,
 ) -> bool:
-    """Push the score metrics of one evaluation; False when not configured or the push failed."""
+    """Push the score metrics of one evaluation (``EvalReport.score_metrics``: accuracies,
+    headline scores, their average, format rate); ``report`` may be just its flat metrics.
+    False when not configured or the push failed."""
     settings = settings or MetricsSettings.from_env()
     if not settings.pushgateway_url:
         return False
@@ -38,9 +39,8 @@ def push_eval_scores(
         [*LABELS, "metric"],
         registry=series.registry,
     )
-    for name, value in metrics.items():
-        if name.startswith(SCORE_PREFIXES) and isinstance(value, int | float):
-            gauge.labels(**series.labels, metric=name).set(float(value))
+    for name, value in as_report(report).score_metrics().items():
+        gauge.labels(**series.labels, metric=name).set(value)
     pusher = Pusher(
         settings.pushgateway_url,
         series,

@@ -41,15 +41,13 @@ log = logging.getLogger(__name__)
 
 
 def _use_vllm(setting: str) -> bool:
+    from vlaa.modeling.vllm import vllm_available, vllm_unavailable_message
+
     if setting == "no":
         return False
-    available = torch.cuda.is_available()
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        available = False
+    available = vllm_available()
     if setting == "yes" and not available:
-        raise ConfigError("grpo: use_vllm=yes needs a GPU and the vllm package")
+        raise ConfigError(vllm_unavailable_message("grpo.use_vllm is 'yes'", "use 'auto' or 'no'"))
     return available
 
 

@@ -5,6 +5,9 @@ shows that GRPO from the SFT model starts at a higher reward but ends lower, wit
 responses. This step reads each arm's evaluation report and the GRPO arms' training logs and
 draws exactly that: accuracy per arm (overall and per reward type) and the two GRPO arms'
 reward and response-length curves.
+
+Light at import (``vlaa.pipelines.local_run`` imports ``ARMS``): matplotlib and the training
+log helpers (transformers) are imported where they are used.
 """
 
 from __future__ import annotations
@@ -16,12 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on training pods
-import matplotlib.pyplot as plt
-
-from vlaa.training.common import TRAIN_LOG_IN_MODEL, first_last_means, read_log
+from vlaa.evaluation.report import EvalReport, read_report
 
 # The arms of the study, in the paper's order.
 ARMS: tuple[str, ...] = ("base", "sft", "grpo", "sft-grpo")
@@ -42,15 +40,19 @@ PAPER_FINDINGS = (
 )
 
 
-def accuracy_table(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+# Shown next to the accuracies: does the arm answer in format, and how long are its answers.
+FORMAT_METRICS = ("format_rate", "mean_completion_chars")
+
+
+def accuracy_table(reports: dict[str, EvalReport]) -> dict[str, dict[str, float]]:
     """``{arm: {metric: value}}`` for the accuracy-like metrics of each arm's eval report."""
     table: dict[str, dict[str, float]] = {}
     for arm, report in reports.items():
-        metrics = report.get("metrics", {})
+        accuracies = report.accuracy_scores
         table[arm] = {
-            key: float(value)
-            for key, value in metrics.items()
-            if key.startswith("accuracy") or key in ("format_rate", "mean_completion_chars")
+            key: value
+            for key, value in report.numeric_metrics().items()
+            if key in accuracies or key in FORMAT_METRICS
         }
     return table
 
@@ -64,6 +66,11 @@ def draw(
     table: dict[str, dict[str, float]], logs: dict[str, list[dict[str, Any]]], path: Path
 ) -> Path:
     """Accuracy per arm (bars), and reward and response length of the GRPO arms (lines)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on training pods
+    import matplotlib.pyplot as plt
+
     figure, axes = plt.subplots(1, 3, figsize=(16, 4))
     arms = [arm for arm in ARMS if arm in table]
     metric_names = sorted({key for row in table.values() for key in row if key.startswith("acc")})
@@ -100,7 +107,9 @@ def compare(
     reports: dict[str, Path], grpo_models: dict[str, Path], output_dir: Path
 ) -> dict[str, Any]:
     """Write ``comparison.json``, ``comparison.png`` and ``comparison.md`` in ``output_dir``."""
-    loaded = {arm: json.loads(path.read_text()) for arm, path in reports.items()}
+    from vlaa.training.common import TRAIN_LOG_IN_MODEL, first_last_means, read_log
+
+    loaded = {arm: read_report(path) for arm, path in reports.items()}
     logs = {arm: read_log(folder / TRAIN_LOG_IN_MODEL) for arm, folder in grpo_models.items()}
     table = accuracy_table(loaded)
     dynamics = {}

@@ -9,19 +9,16 @@ metric (``vlaa.benchmarks.scoring``).
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from statistics import fmean
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any
 
 from vlaa import rewards
 from vlaa.benchmarks import (
     BENCHMARKS,
-    MAX_PIXELS,
     BenchmarkDataError,
     EvalItem,
     EvalProtocol,
@@ -29,62 +26,19 @@ from vlaa.benchmarks import (
     load_benchmark,
     score_prediction,
 )
-from vlaa.components.evaluate.generation import (
-    GenerationChoice,
-    GenerationRequest,
-    Generator,
-    make_generator,
+from vlaa.evaluation.config import EvaluateStepConfig
+from vlaa.evaluation.generation import GenerationRequest, Generator, make_generator
+from vlaa.evaluation.report import (
+    ACCURACY,
+    BENCHMARK_AVERAGE,
+    BenchmarkResult,
+    EvalReport,
+    accuracy_metric,
+    score_metric,
 )
 from vlaa.modeling.loading import check_model_dir
 from vlaa.records import Record
 from vlaa.training.datasets import image_path, load_split, prompt_messages
-
-PaperReference = Literal["3b", "7b"]  # the paper's base sizes (report.PAPER_ROWS)
-
-
-class EvaluateStepConfig(BaseModel):
-    """The paper's protocol: greedy decoding, at most 800 new tokens, the training system prompt,
-    images capped at 256*32*32 pixels; benchmarks are opt-in (name -> local copy)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_new_tokens: int = Field(800, gt=0)
-    batch_size: int = Field(16, gt=0, description="prompts per transformers generate call")
-    max_samples: int | None = Field(None, gt=0, description="evaluate only the first N records")
-    max_pixels: int = Field(
-        MAX_PIXELS, ge=28 * 28, description="image-size cap given to the processor"
-    )
-    generation: GenerationChoice = Field(
-        "auto", description="auto: vLLM on a GPU with vllm installed, else transformers"
-    )
-    benchmarks: dict[str, str] = Field(
-        default_factory=dict,
-        description="benchmark name -> local folder or file:// URI of its published copy",
-    )
-    benchmark_limit: int | None = Field(
-        None, gt=0, description="score only the first N items of each benchmark (smoke runs)"
-    )
-    paper_reference: PaperReference | None = Field(
-        None, description="'3b' or '7b': the paper's rows of that base size in the report"
-    )
-
-    @field_validator("benchmarks")
-    @classmethod
-    def _known_benchmarks(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(BENCHMARKS))
-        if unknown:
-            raise ValueError(
-                f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}"
-            )
-        empty = sorted(name for name, path in value.items() if not str(path).strip())
-        if empty:
-            raise ValueError(f"benchmark(s) {', '.join(empty)} have an empty path")
-        return value
-
-    def protocol(self) -> EvalProtocol:
-        """The decoding / prompting settings for benchmark items under this config."""
-        return EvalProtocol(max_new_tokens=self.max_new_tokens, max_pixels=self.max_pixels)
-
 
 # ----------------------------------------------------------------------------- inputs
 
@@ -119,12 +73,13 @@ def _benchmark_request(item: EvalItem, protocol: EvalProtocol) -> GenerationRequ
 # ----------------------------------------------------------------------------- the step
 
 
-def evaluate_model(model_dir: Path, eval_dir: Path, config: EvaluateStepConfig) -> dict[str, Any]:
+def evaluate_model(model_dir: Path, eval_dir: Path, config: EvaluateStepConfig) -> EvalReport:
     """Score ``model_dir`` on the eval split and the configured benchmarks.
 
     Returns the report: ``metrics`` (flat, numbers), ``samples`` (eval split rows),
-    ``benchmarks`` (per benchmark: the aggregate metrics and its rows) and ``protocol``.
-    Inputs are read before the model is loaded, so bad data fails fast.
+    ``benchmarks`` (per benchmark: the aggregate metrics and its rows) and ``protocol``;
+    the caller sets its ``label``. Inputs are read before the model is loaded, so bad data
+    fails fast.
     """
     records = load_split(eval_dir)
     if config.max_samples:
@@ -148,7 +103,7 @@ def evaluate_model(model_dir: Path, eval_dir: Path, config: EvaluateStepConfig) 
     started = time.perf_counter()
     rows = score_split(generator, eval_dir, records)
     timings = {"eval_split": round(time.perf_counter() - started, 2)}
-    benchmarks: dict[str, dict[str, Any]] = {}
+    benchmarks: dict[str, BenchmarkResult] = {}
     for name, items in benchmark_items.items():
         started = time.perf_counter()
         benchmarks[name] = score_benchmark(generator, name, items, protocol)
@@ -156,18 +111,18 @@ def evaluate_model(model_dir: Path, eval_dir: Path, config: EvaluateStepConfig) 
 
     metrics = summarise(rows)
     metrics.update(benchmark_metrics(benchmarks))
-    return {
-        "metrics": metrics,
-        "samples": rows,
-        "benchmarks": benchmarks,
-        "protocol": {
+    return EvalReport(
+        metrics=metrics,
+        samples=rows,
+        benchmarks=benchmarks,
+        protocol={
             **protocol.model_dump(),
             "backend": generator.backend,
             "benchmark_limit": config.benchmark_limit,
             "paper_reference": config.paper_reference,
             "seconds": timings,
         },
-    }
+    )
 
 
 def score_split(
@@ -194,7 +149,7 @@ def score_split(
 
 def score_benchmark(
     generator: Generator, name: str, items: list[EvalItem], protocol: EvalProtocol
-) -> dict[str, Any]:
+) -> BenchmarkResult:
     """One benchmark's aggregate metrics (``aggregate``) plus its per-item rows."""
     requests = [_benchmark_request(item, protocol) for item in items]
     completions = generator.generate(requests, desc=name)
@@ -202,8 +157,7 @@ def score_benchmark(
         score_prediction(item, completion)
         for item, completion in zip(items, completions, strict=True)
     ]
-    result = aggregate(name, items, scores)
-    result["samples"] = [
+    rows = [
         {
             "id": item.id,
             "answer": item.answer,
@@ -214,7 +168,7 @@ def score_benchmark(
         }
         for item, score, completion in zip(items, scores, completions, strict=True)
     ]
-    return result
+    return BenchmarkResult.model_validate({**aggregate(name, items, scores), "samples": rows})
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -224,29 +178,24 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
     for row in scored:
         by_type[row["reward_type"]].append(row["score"])
     metrics = {
-        "accuracy": round(fmean(r["score"] for r in scored), 4) if scored else 0.0,
+        ACCURACY: round(fmean(r["score"] for r in scored), 4) if scored else 0.0,
         "format_rate": round(fmean(r["extracted"] is not None for r in rows), 4),
         "mean_completion_chars": round(fmean(len(r["completion"]) for r in rows), 1),
         "num_samples": float(len(rows)),
     }
     for kind, values in sorted(by_type.items()):
-        metrics[f"accuracy_{kind}"] = round(fmean(values), 4)
+        metrics[accuracy_metric(kind)] = round(fmean(values), 4)
     return metrics
 
 
-def benchmark_metrics(benchmarks: dict[str, dict[str, Any]]) -> dict[str, float]:
+def benchmark_metrics(benchmarks: Mapping[str, BenchmarkResult]) -> dict[str, float]:
     """``accuracy_<name>``, ``score_<name>`` (the paper's headline metric) per benchmark and
     ``benchmark_average`` (mean headline score); fractions in [0, 1]."""
     metrics: dict[str, float] = {}
     for name, result in benchmarks.items():
-        metrics[f"accuracy_{name}"] = round(float(result["accuracy"]), 4)
-        metrics[f"score_{name}"] = round(float(result["headline"]), 4)
+        metrics[accuracy_metric(name)] = round(float(result.accuracy or 0.0), 4)
+        metrics[score_metric(name)] = round(float(result.headline or 0.0), 4)
     if benchmarks:
-        headline = [float(result["headline"]) for result in benchmarks.values()]
-        metrics["benchmark_average"] = round(fmean(headline), 4)
+        headline = [float(result.headline or 0.0) for result in benchmarks.values()]
+        metrics[BENCHMARK_AVERAGE] = round(fmean(headline), 4)
     return metrics
-
-
-def write_report(report: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, default=str))

@@ -32,9 +32,11 @@ from test_benchmarks import (
 )
 
 from vlaa.benchmarks import MAX_PIXELS, BenchmarkDataError
-from vlaa.components.evaluate import generation
-from vlaa.components.evaluate.generation import GenerationError, GenerationRequest
-from vlaa.components.evaluate.report import (
+from vlaa.evaluation import generation
+from vlaa.evaluation.config import EvaluateStepConfig
+from vlaa.evaluation.evaluate import benchmark_metrics, evaluate_model
+from vlaa.evaluation.generation import GenerationError, GenerationRequest
+from vlaa.evaluation.render import (
     PAPER_ROWS,
     chart_png,
     render_html,
@@ -42,7 +44,7 @@ from vlaa.components.evaluate.report import (
     score_table,
     write_reports,
 )
-from vlaa.components.evaluate.step import EvaluateStepConfig, benchmark_metrics, evaluate_model
+from vlaa.evaluation.report import BenchmarkResult, EvalReport
 from vlaa.modeling.loading import ModelLoadError
 from vlaa.parameters import merge, validate_parameters
 from vlaa.presets import preset
@@ -198,7 +200,7 @@ def test_step_scores_benchmarks_and_writes_every_report(
     benchmark_copies: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    from vlaa.components.evaluate.runtime import run_from_kfp
+    from vlaa.components.evaluate.runtime import run
 
     base_path = tmp_path / "base.json"
     base_path.write_text(
@@ -221,16 +223,19 @@ def test_step_scores_benchmarks_and_writes_every_report(
     }
     metrics = FakeMetrics()
     out = tmp_path / "out"
-    run_from_kfp(
-        _artifact(tiny_model_dir),
-        _artifact(tiny_dataset["eval"]),
-        config,
-        "trained",
-        metrics,
-        _artifact(out / "report.json"),
-        _artifact(out / "report.md"),
-        _artifact(out / "report.html"),
-        _artifact(base_path),
+    run(
+        {
+            "model": _artifact(tiny_model_dir),
+            "eval_split": _artifact(tiny_dataset["eval"]),
+            "config": config,
+            "label": "trained",
+            "metrics": metrics,
+            "report": _artifact(out / "report.json"),
+            "report_markdown": _artifact(out / "report.md"),
+            "report_html": _artifact(out / "report.html"),
+            "base_report": _artifact(base_path),
+            "run_id": "",
+        }
     )
 
     logged = metrics.logged
@@ -276,9 +281,9 @@ def test_synthetic_only_run_keeps_its_metrics(
         tiny_dataset["eval"],
         EvaluateStepConfig(max_new_tokens=8, max_samples=4, generation="transformers"),
     )
-    assert report["benchmarks"] == {}
-    assert not any(key.startswith(("score_", "benchmark_")) for key in report["metrics"])
-    report["label"] = "base"
+    assert report.benchmarks == {}
+    assert not any(key.startswith(("score_", "benchmark_")) for key in report.metrics)
+    report.label = "base"
     chart = write_reports(report, tmp_path / "r.md", tmp_path / "r.html", paper_reference="7b")
     assert chart.startswith(PNG_MAGIC)
     assert "paper:" not in (tmp_path / "r.md").read_text()  # no benchmark: no paper column
@@ -288,6 +293,7 @@ def test_synthetic_only_run_keeps_its_metrics(
 
 
 def _hand_made_report(label: str, scores: dict[str, float], accuracy: float) -> dict[str, Any]:
+    """The JSON of a report (``EvalReport.model_validate`` types it)."""
     headline = {"dynamath": "worst_case_accuracy", "wemath": "score_strict"}
     return {
         "label": label,
@@ -306,8 +312,11 @@ def _hand_made_report(label: str, scores: dict[str, float], accuracy: float) -> 
 
 
 def test_score_table_in_percent_with_base_and_paper_rows() -> None:
-    trained = _hand_made_report("trained", {"wemath": 0.3, "mathvista": 0.625}, 0.18)
-    base = _hand_made_report("base", {"mathvista": 0.5}, 0.0)  # base lacks WeMath
+    trained = EvalReport.model_validate(
+        _hand_made_report("trained", {"wemath": 0.3, "mathvista": 0.625}, 0.18)
+    )
+    base = EvalReport.model_validate(_hand_made_report("base", {"mathvista": 0.5}, 0.0))
+    # (base lacks WeMath)
 
     table = score_table(trained, base, paper_reference="3b")
 
@@ -336,11 +345,14 @@ def test_score_table_in_percent_with_base_and_paper_rows() -> None:
 
 
 def test_markdown_and_html_reports_from_hand_made_numbers() -> None:
-    trained = _hand_made_report("trained", {"mathvista": 0.625, "dynamath": 0.2}, 0.18)
-    trained["benchmarks"]["dynamath"].update(
+    raw = _hand_made_report("trained", {"mathvista": 0.625, "dynamath": 0.2}, 0.18)
+    raw["benchmarks"]["dynamath"].update(
         average_accuracy=0.4, worst_case_accuracy=0.2, seed_questions=5
     )
-    base = _hand_made_report("base", {"mathvista": 0.5, "dynamath": 0.1}, 0.0)
+    trained = EvalReport.model_validate(raw)
+    base = EvalReport.model_validate(
+        _hand_made_report("base", {"mathvista": 0.5, "dynamath": 0.1}, 0.0)
+    )
     chart = chart_png(score_table(trained, base, "3b"))
     with Image.open(io.BytesIO(chart)) as image:
         assert image.format == "PNG" and image.size[0] >= 600
@@ -361,8 +373,8 @@ def test_markdown_and_html_reports_from_hand_made_numbers() -> None:
 def test_benchmark_metrics_flatten_headlines_and_average() -> None:
     metrics = benchmark_metrics(
         {
-            "dynamath": {"accuracy": 0.5, "headline": 0.25},
-            "wemath": {"accuracy": 0.4, "headline": 0.125},
+            "dynamath": BenchmarkResult(accuracy=0.5, headline=0.25),
+            "wemath": BenchmarkResult(accuracy=0.4, headline=0.125),
         }
     )
     assert metrics == {

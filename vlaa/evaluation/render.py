@@ -17,6 +17,7 @@ from statistics import fmean
 from typing import Any
 
 from vlaa.benchmarks import BENCHMARKS, HEADLINE_METRICS, PAPER_RESULTS_PERCENT
+from vlaa.evaluation.report import EvalReport
 
 # paper_reference -> (the paper's base-model row, its VLAA-Thinker row of that size).
 PAPER_ROWS: dict[str, tuple[str, str]] = {
@@ -64,9 +65,8 @@ def _percent(value: Any) -> float | None:
     return round(100.0 * float(value), 1)
 
 
-def _benchmark_names(report: dict[str, Any]) -> list[str]:
-    present = report.get("benchmarks") or {}
-    return [name for name in BENCHMARKS if name in present]
+def _benchmark_names(report: EvalReport) -> list[str]:
+    return [name for name in BENCHMARKS if name in report.benchmarks]
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -76,8 +76,8 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def score_table(
-    report: dict[str, Any],
-    base_report: dict[str, Any] | None = None,
+    report: EvalReport,
+    base_report: EvalReport | None = None,
     paper_reference: str | None = None,
 ) -> ScoreTable:
     """This model, the base model (if its report is given) and the paper's rows, per group.
@@ -96,22 +96,20 @@ def score_table(
         )
     labels[AVERAGE] = f"average of {len(names)} benchmark(s)"
 
-    def model_scores(source: dict[str, Any]) -> dict[str, float | None]:
-        results = source.get("benchmarks") or {}
-        scores: dict[str, float | None] = {
-            SYNTHETIC: _percent(source.get("metrics", {}).get("accuracy"))
-        }
+    def model_scores(source: EvalReport) -> dict[str, float | None]:
+        headlines = source.benchmark_scores
+        scores: dict[str, float | None] = {SYNTHETIC: _percent(source.accuracy)}
         for name in names:
-            scores[name] = _percent(results.get(name, {}).get("headline"))
+            scores[name] = _percent(headlines.get(name))
         if names:
             scores[AVERAGE] = _mean([scores[name] for name in names])
         return scores
 
-    label = report.get("label") or "model"
+    label = report.label or "model"
     columns = [f"this model ({label})"]
     values = {columns[0]: model_scores(report)}
     if base_report is not None:
-        column = f"base model ({base_report.get('label') or 'base'})"
+        column = f"base model ({base_report.label or 'base'})"
         columns.append(column)
         values[column] = model_scores(base_report)
     if paper_reference is not None and names:  # the paper has no synthetic-split numbers
@@ -177,8 +175,8 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _protocol_lines(report: dict[str, Any], paper_reference: str | None) -> list[str]:
-    protocol = report.get("protocol") or {}
+def _protocol_lines(report: EvalReport, paper_reference: str | None) -> list[str]:
+    protocol = report.protocol
     lines = [
         "Protocol: the training system prompt, greedy decoding, at most "
         f"{protocol.get('max_new_tokens', '?')} new tokens, images capped at "
@@ -187,7 +185,7 @@ def _protocol_lines(report: dict[str, Any], paper_reference: str | None) -> list
         f"{protocol.get('backend', '?')}."
     ]
     limit = protocol.get("benchmark_limit")
-    if limit and report.get("benchmarks"):
+    if limit and report.benchmarks:
         lines.append(
             f"Only the first {limit} items of each benchmark were scored (a smoke run): the "
             "numbers are not comparable to the paper's."
@@ -200,24 +198,24 @@ def _protocol_lines(report: dict[str, Any], paper_reference: str | None) -> list
     return lines
 
 
-def _detail_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def _detail_rows(report: EvalReport) -> tuple[list[str], list[list[str]]]:
     header = ["benchmark", "n", "accuracy (%)", "headline metric", "headline (%)", "more"]
     rows = []
     for name in _benchmark_names(report):
-        result = report["benchmarks"][name]
+        result = report.benchmarks[name]
         extras = []
         for key in EXTRAS.get(name, ()):
-            if key in result:
-                value = result[key]
+            value = result.extra(key)
+            if value is not None:
                 shown = _cell(_percent(value)) if isinstance(value, float) else _cell(value)
                 extras.append(f"{key} {shown}")
         rows.append(
             [
                 DISPLAY_NAMES.get(name, name),
-                _cell(result.get("n")),
-                _cell(_percent(result.get("accuracy"))),
-                str(result.get("headline_metric", "accuracy")),
-                _cell(_percent(result.get("headline"))),
+                _cell(result.n),
+                _cell(_percent(result.accuracy)),
+                result.headline_metric,
+                _cell(_percent(result.headline)),
                 ", ".join(extras),
             ]
         )
@@ -233,9 +231,8 @@ def _score_rows(table: ScoreTable) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _metric_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    metrics = report.get("metrics") or {}
-    return ["metric", "value"], [[key, _cell(value)] for key, value in metrics.items()]
+def _metric_rows(report: EvalReport) -> tuple[list[str], list[list[str]]]:
+    return ["metric", "value"], [[key, _cell(value)] for key, value in report.metrics.items()]
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -254,13 +251,13 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _title(report: dict[str, Any]) -> str:
-    return f"Evaluation report: {report.get('label') or 'model'}"
+def _title(report: EvalReport) -> str:
+    return f"Evaluation report: {report.label or 'model'}"
 
 
 def render_markdown(
-    report: dict[str, Any],
-    base_report: dict[str, Any] | None = None,
+    report: EvalReport,
+    base_report: EvalReport | None = None,
     paper_reference: str | None = None,
     chart: bytes | None = None,
 ) -> str:
@@ -281,8 +278,8 @@ def render_markdown(
 
 
 def render_html(
-    report: dict[str, Any],
-    base_report: dict[str, Any] | None = None,
+    report: EvalReport,
+    base_report: EvalReport | None = None,
     paper_reference: str | None = None,
     chart: bytes | None = None,
 ) -> str:
@@ -314,10 +311,10 @@ def render_html(
 
 
 def write_reports(
-    report: dict[str, Any],
+    report: EvalReport,
     markdown_path: Path,
     html_path: Path,
-    base_report: dict[str, Any] | None = None,
+    base_report: EvalReport | None = None,
     paper_reference: str | None = None,
 ) -> bytes:
     """Write the Markdown and HTML reports (one chart for both); return the chart PNG."""

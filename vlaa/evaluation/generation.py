@@ -12,15 +12,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from PIL import Image
 
 from vlaa.errors import UserError
+from vlaa.evaluation.config import GenerationChoice
+from vlaa.modeling.vllm import vllm_available, vllm_unavailable_message
 
 logger = logging.getLogger(__name__)
 
-GenerationChoice = Literal["auto", "vllm", "transformers"]
 VLLM_CHUNK = 512  # prompts handed to vLLM per generate call
 
 
@@ -57,28 +58,16 @@ def open_images(request: GenerationRequest) -> list[Image.Image]:
     return images
 
 
-def vllm_usable() -> bool:
-    """A CUDA GPU is visible and ``import vllm`` works."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return False
-    try:
-        import vllm  # noqa: F401
-    except Exception:  # a broken vLLM install is as good as none
-        return False
-    return True
-
-
 def resolve_backend(choice: GenerationChoice) -> str:
     """``vllm`` or ``transformers`` for a configured choice; ``vllm`` must be usable if named."""
     if choice == "transformers":
         return "transformers"
-    usable = vllm_usable()
+    usable = vllm_available()
     if choice == "vllm" and not usable:
         raise GenerationError(
-            "evaluate.generation is 'vllm' but vLLM cannot run here (it needs a CUDA GPU and "
-            "the vllm package); use 'auto' or 'transformers'"
+            vllm_unavailable_message(
+                "evaluate.generation is 'vllm'", "use 'auto' or 'transformers'"
+            )
         )
     return "vllm" if usable else "transformers"
 

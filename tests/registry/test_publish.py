@@ -13,19 +13,13 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-from vlaa.components.publish.step import (
-    ModelFolderError,
-    PublishConfig,
-    VersionExistsError,
-    code_version,
-    list_versions,
-    looks_secret,
-    publish,
-    resolve_alias,
-    scrub,
-    verify_version,
-    write_version,
-)
+from vlaa.registry.card import looks_secret, scrub
+from vlaa.registry.config import PublishConfig
+from vlaa.registry.errors import ModelFolderError, VersionExistsError
+from vlaa.registry.layout import list_versions, resolve_alias
+from vlaa.registry.lineage import code_version
+from vlaa.registry.publish import publish
+from vlaa.registry.store import verify_version, write_version
 from vlaa.storage import LocalStore, open_store
 
 MODEL = "tiny"
@@ -190,7 +184,7 @@ def test_existing_version_is_never_overwritten(
         write_version(store, MODEL, "v0001", model_dir, "card", {})
 
     # A publisher that computed the same next number (a race) is refused too.
-    monkeypatch.setattr("vlaa.components.publish.step.next_version", lambda store, name: "v0001")
+    monkeypatch.setattr("vlaa.registry.store.next_version", lambda store, name: "v0001")
     with pytest.raises(VersionExistsError):
         run_publish(model_dir, config(store_dir))
     assert (store_dir / MODEL / "versions" / "v0001" / "manifest.json").read_bytes() == before
