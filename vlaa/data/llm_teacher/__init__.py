@@ -1,13 +1,7 @@
 """LLM teachers over OpenAI-compatible chat endpoints (caption, reason, rewrite, verify)."""
 
 from vlaa.data.llm_teacher.cache import CacheError, ResponseCache
-from vlaa.data.llm_teacher.client import (
-    FAILURE_REASONS,
-    ChatClient,
-    ChatResult,
-    TeacherCallError,
-    TeacherConfigError,
-)
+from vlaa.data.llm_teacher.client import ChatClient
 from vlaa.data.llm_teacher.config import (
     TEACHER_STEPS,
     LLMTeacherConfig,
@@ -16,6 +10,12 @@ from vlaa.data.llm_teacher.config import (
 )
 from vlaa.data.llm_teacher.prompts import PROMPT_VERSIONS, InlineImage
 from vlaa.data.llm_teacher.teacher import LLMTeacher
+from vlaa.data.llm_teacher.wire import (
+    FAILURE_REASONS,
+    ChatResult,
+    TeacherCallError,
+    TeacherConfigError,
+)
 
 __all__ = [
     "FAILURE_REASONS",

@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import email.utils
 import json
 import logging
 import os
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -49,127 +46,25 @@ from vlaa.data.llm_teacher.config import (
     TeacherEndpoint,
     TeacherStep,
 )
-from vlaa.data.llm_teacher.prompts import PROMPT_VERSIONS, InlineImage, Message
-from vlaa.data.offline_teacher import TeacherError
-
-logger = logging.getLogger(__name__)
-
-RATE_LIMITED = "teacher_rate_limited"
-SERVER_ERROR = "teacher_server_error"
-TIMEOUT = "teacher_timeout"
-CONNECTION_ERROR = "teacher_connection_error"
-MALFORMED_RESPONSE = "teacher_malformed_response"
-HTTP_ERROR = "teacher_http_error"
-FAILURE_REASONS: tuple[str, ...] = (
-    RATE_LIMITED,
-    SERVER_ERROR,
-    TIMEOUT,
+from vlaa.data.llm_teacher.prompts import PROMPT_VERSIONS, Message
+from vlaa.data.llm_teacher.wire import (
     CONNECTION_ERROR,
-    MALFORMED_RESPONSE,
-    HTTP_ERROR,
+    DETAIL_CHARS,
+    RATE_LIMITED,
+    REDACTED,
+    TIMEOUT,
+    AttemptFailed,
+    ChatResult,
+    Reply,
+    StepStats,
+    TeacherCallError,
+    TeacherConfigError,
+    parse_completion,
+    status_failure,
+    wire_json,
 )
 
-_DETAIL_CHARS = 300  # how much of an error body goes into a message
-_REDACTED = "***"
-
-
-class TeacherConfigError(ValueError):
-    """The teacher cannot start (e.g. the API key variable is not set); says what to fix."""
-
-
-class TeacherCallError(TeacherError):
-    """A teacher call failed for good: ``reason`` is one of ``FAILURE_REASONS``.
-
-    ``attempts`` counts the HTTP attempts made (1 for a non-retryable error). The builder
-    drops the record with ``reason`` as the drop reason.
-    """
-
-    def __init__(self, reason: str, detail: str, attempts: int, step: str | None = None) -> None:
-        where = f"{step}: " if step else ""
-        super().__init__(f"{where}{reason} after {attempts} attempt(s): {detail}")
-        self.reason = reason
-        self.detail = detail
-        self.attempts = attempts
-        self.step = step
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Picklable with its fields (e.g. across a process pool), not just its message.
-        return (type(self), (self.reason, self.detail, self.attempts, self.step))
-
-
-@dataclass(frozen=True)
-class ChatResult:
-    """One completed call: the text and how it was obtained.
-
-    ``latency_s`` is the wall time of the whole call (queueing, retries, backoff included);
-    ``wait_s`` the part spent waiting for a concurrency slot, the rate limiter or a
-    Retry-After pause; ``attempts`` is 0 for a cache hit. ``reasoning`` is the separate
-    reasoning text some servers return (vLLM's reasoning parser, DeepSeek's API).
-    """
-
-    text: str
-    attempts: int
-    cached: bool
-    latency_s: float
-    usage: dict[str, Any] | None
-    step: str
-    model: str
-    prompt_version: str
-    wait_s: float = 0.0
-    reasoning: str | None = None
-
-    def timing(self) -> dict[str, Any]:
-        """What the builder records per step in ``record.meta`` (JSON-ready)."""
-        return {
-            "latency_s": round(self.latency_s, 4),
-            "wait_s": round(self.wait_s, 4),
-            "attempts": self.attempts,
-            "cached": self.cached,
-        }
-
-
-@dataclass
-class StepStats:
-    """Counters of one teacher step in this process."""
-
-    calls: int = 0
-    cache_hits: int = 0
-    attempts: int = 0
-    latency_s: float = 0.0
-    failures: Counter[str] = field(default_factory=Counter)
-    retried: Counter[str] = field(default_factory=Counter)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "calls": self.calls,
-            "cache_hits": self.cache_hits,
-            "attempts": self.attempts,
-            "latency_s": round(self.latency_s, 3),
-            "failures": dict(self.failures),
-            "retried": dict(self.retried),
-        }
-
-
-class _AttemptFailed(Exception):
-    """One failed HTTP attempt; tenacity retries it when ``retryable``."""
-
-    def __init__(
-        self, reason: str, detail: str, retryable: bool, retry_after: float | None = None
-    ) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.wait_s = 0.0  # queueing time of the failed attempt, for ChatResult.wait_s
-
-
-@dataclass(frozen=True)
-class _Reply:
-    text: str
-    reasoning: str | None
-    usage: dict[str, Any] | None
-    wait_s: float
+logger = logging.getLogger(__name__)
 
 
 def _api_key(endpoint: TeacherEndpoint, steps: Sequence[str]) -> str | None:
@@ -215,7 +110,7 @@ class _EndpointPool:
         return self._session
 
     def redact(self, text: str) -> str:
-        return text.replace(self._api_key, _REDACTED) if self._api_key else text
+        return text.replace(self._api_key, REDACTED) if self._api_key else text
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this pool for ``seconds`` (a 429's Retry-After)."""
@@ -233,82 +128,6 @@ class _EndpointPool:
             self._session = None
 
 
-def _wire_json(value: object) -> object:
-    if isinstance(value, InlineImage):
-        return value.data_url()
-    raise TypeError(f"cannot send a {type(value).__name__} in a request")
-
-
-def parse_retry_after(headers: Any) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(float(millis) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def _message_text(content: object) -> str:
-    """A message's content as text; list-of-parts content is joined."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return ""
-
-
-def _parse_completion(raw: bytes) -> tuple[str, str | None, dict[str, Any] | None]:
-    """(content, reasoning, usage) of a chat completion body, else ``_AttemptFailed``."""
-
-    def malformed(detail: str) -> _AttemptFailed:
-        return _AttemptFailed(MALFORMED_RESPONSE, detail, retryable=True)
-
-    try:
-        payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise malformed(f"body is not JSON: {raw[:_DETAIL_CHARS]!r}") from None
-    if not isinstance(payload, dict):
-        raise malformed("body is not a JSON object")
-    choices = payload.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise malformed("response has no choices")
-    message = choices[0].get("message")
-    if not isinstance(message, dict):
-        raise malformed("the first choice has no message")
-    text = _message_text(message.get("content"))
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
-    reasoning = reasoning if isinstance(reasoning, str) and reasoning.strip() else None
-    if not text.strip() and reasoning is None:
-        raise malformed("the message content is empty")
-    usage = payload.get("usage")
-    return text, reasoning, usage if isinstance(usage, dict) else None
-
-
-def _status_failure(status: int, raw: bytes, headers: Any) -> _AttemptFailed:
-    body = raw[:_DETAIL_CHARS].decode("utf-8", errors="replace")
-    detail = f"HTTP {status}: {body}"
-    if status == 429:
-        return _AttemptFailed(RATE_LIMITED, detail, True, parse_retry_after(headers))
-    if status == 408:
-        return _AttemptFailed(TIMEOUT, detail, True)
-    if status >= 500:
-        return _AttemptFailed(SERVER_ERROR, detail, True)
-    return _AttemptFailed(HTTP_ERROR, detail, retryable=status == 409)
-
-
 class _Backoff:
     """Exponential backoff with jitter; a Retry-After (capped) is a lower bound."""
 
@@ -324,13 +143,13 @@ class _Backoff:
         wait = self._exponential(retry_state)
         outcome = retry_state.outcome
         failure = outcome.exception() if outcome is not None else None
-        if isinstance(failure, _AttemptFailed) and failure.retry_after is not None:
+        if isinstance(failure, AttemptFailed) and failure.retry_after is not None:
             wait = max(wait, min(failure.retry_after, self._max_retry_after))
         return float(wait)
 
 
 def _is_retryable(error: BaseException) -> bool:
-    return isinstance(error, _AttemptFailed) and error.retryable
+    return isinstance(error, AttemptFailed) and error.retryable
 
 
 class ChatClient:
@@ -363,7 +182,7 @@ class ChatClient:
         self._stats = {step: StepStats() for step in TEACHER_STEPS}
         # Identical requests in flight at once (two records with the same reasoning to
         # rewrite) share one HTTP call: the cache only helps once the first one has returned.
-        self._in_flight: dict[str, asyncio.Future[tuple[_Reply, int]]] = {}
+        self._in_flight: dict[str, asyncio.Future[tuple[Reply, int]]] = {}
 
     def pool_count(self) -> int:
         """How many distinct endpoint pools (sessions, semaphores, limiters) there are."""
@@ -446,15 +265,13 @@ class ChatClient:
 
     async def _post_once_per_key(
         self, step: TeacherStep, key: str, body: dict[str, Any], version: str
-    ) -> tuple[_Reply, int]:
+    ) -> tuple[Reply, int]:
         """POST ``body`` (retrying), cache the reply, and share it with identical requests
         that arrive meanwhile; a failure reaches them too."""
-        future: asyncio.Future[tuple[_Reply, int]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[Reply, int]] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            payload = json.dumps(
-                body, ensure_ascii=False, separators=(",", ":"), default=_wire_json
-            )
+            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=wire_json)
             reply, attempts = await self._post_with_retries(step, payload.encode("utf-8"))
             self.cache.put(
                 key,
@@ -478,7 +295,7 @@ class ChatClient:
         finally:
             del self._in_flight[key]
 
-    async def _post_with_retries(self, step: TeacherStep, body: bytes) -> tuple[_Reply, int]:
+    async def _post_with_retries(self, step: TeacherStep, body: bytes) -> tuple[Reply, int]:
         endpoint = self._endpoints[step]
         pool = self._pools[endpoint.pool_key()]
         stats = self._stats[step]
@@ -498,18 +315,18 @@ class ChatClient:
                     stats.attempts += 1
                     try:
                         reply = await self._post_once(pool, step, body)
-                    except _AttemptFailed as failure:
+                    except AttemptFailed as failure:
                         wait_s += failure.wait_s
                         if failure.retryable and attempts < endpoint.max_attempts:
                             stats.retried[failure.reason] += 1
                         raise
                     return dataclasses.replace(reply, wait_s=wait_s + reply.wait_s), attempts
-        except _AttemptFailed as failure:
+        except AttemptFailed as failure:
             stats.failures[failure.reason] += 1
             raise TeacherCallError(failure.reason, failure.detail, attempts, step) from None
         raise AssertionError("tenacity ended without a result or an error")  # pragma: no cover
 
-    async def _post_once(self, pool: _EndpointPool, step: TeacherStep, body: bytes) -> _Reply:
+    async def _post_once(self, pool: _EndpointPool, step: TeacherStep, body: bytes) -> Reply:
         queued = time.perf_counter()
         async with pool.semaphore:
             if pool.limiter is not None:
@@ -524,25 +341,25 @@ class ChatClient:
                     status = response.status
                     headers = response.headers
             except TimeoutError:
-                failure = _AttemptFailed(TIMEOUT, "no response within the timeout", True)
+                failure = AttemptFailed(TIMEOUT, "no response within the timeout", True)
                 failure.wait_s = wait_s
                 raise failure from None
             except aiohttp.ClientError as error:
                 detail = pool.redact(f"{type(error).__name__}: {error}")
-                failure = _AttemptFailed(CONNECTION_ERROR, detail, True)
+                failure = AttemptFailed(CONNECTION_ERROR, detail, True)
                 failure.wait_s = wait_s
                 raise failure from None
         try:
             if not 200 <= status < 300:
-                raise _status_failure(status, raw, headers)
-            text, reasoning, usage = _parse_completion(raw)
-        except _AttemptFailed as failure:
+                raise status_failure(status, raw, headers)
+            text, reasoning, usage = parse_completion(raw)
+        except AttemptFailed as failure:
             failure.detail = pool.redact(failure.detail)
             failure.wait_s = wait_s
             if failure.reason == RATE_LIMITED and failure.retry_after:
                 pool.pause(min(failure.retry_after, self._endpoints[step].max_retry_after_s))
             raise
-        return _Reply(text, reasoning, usage, wait_s)
+        return Reply(text, reasoning, usage, wait_s)
 
     @staticmethod
     def _log_retry(step: str, endpoint: TeacherEndpoint, state: RetryCallState) -> None:
@@ -556,7 +373,7 @@ class ChatClient:
             endpoint.model,
             state.attempt_number,
             reason,
-            detail[:_DETAIL_CHARS],
+            detail[:DETAIL_CHARS],
             wait,
         )
 

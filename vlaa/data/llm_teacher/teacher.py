@@ -22,12 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from vlaa.data.llm_teacher.cache import ResponseCache
-from vlaa.data.llm_teacher.client import (
-    MALFORMED_RESPONSE,
-    ChatClient,
-    ChatResult,
-    TeacherCallError,
-)
+from vlaa.data.llm_teacher.client import ChatClient
 from vlaa.data.llm_teacher.config import LLMTeacherConfig, TeacherStep
 from vlaa.data.llm_teacher.prompts import (
     InlineImage,
@@ -36,6 +31,7 @@ from vlaa.data.llm_teacher.prompts import (
     rewrite_messages,
     verify_messages,
 )
+from vlaa.data.llm_teacher.wire import MALFORMED_RESPONSE, ChatResult, TeacherCallError
 from vlaa.data.offline_teacher import TeacherError
 from vlaa.records import Record
 
