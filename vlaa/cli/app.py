@@ -1,0 +1,47 @@
+"""The typer app every ``vlaa`` command registers on, and the helpers they share: one clear
+error line for input and configuration errors, step configs read from YAML."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from vlaa.errors import USER_ERROR_TYPES, describe_validation_error
+
+app = typer.Typer(
+    help="VLAA-Thinker: build the VLAA-Thinking dataset, train with SFT and/or GRPO, "
+    "evaluate and publish, as a Kubeflow pipeline or on this machine.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="YAML file with this step's config fields.")
+]
+
+
+def fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(1)
+
+
+def guarded(action: Callable[[], Any]) -> Any:
+    """Run ``action``; turn input and configuration errors into one clear line."""
+    try:
+        return action()
+    except ValidationError as error:
+        fail(describe_validation_error(error, "config"))
+    except (*USER_ERROR_TYPES, ValueError, KeyError) as error:
+        fail(str(error).strip("'\""))
+
+
+def load_step_config(config_type: type, path: Path | None) -> Any:
+    from vlaa.parameters import load_parameter_file
+
+    return config_type.model_validate(load_parameter_file(path) if path else {})
