@@ -1,4 +1,4 @@
-"""Helpers for tests/test_manifests.py: the tools (kubectl's kustomize, promtool), offline
+"""Helpers for tests/deploy/test_manifests.py: the tools (kubectl's kustomize, promtool), offline
 schema validation, PromQL name extraction and the secret scanner.
 
 Tools and where they come from (nothing is downloaded from GitHub or a container registry):

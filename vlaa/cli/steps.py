@@ -133,6 +133,3 @@ def publish_command(
     result = guarded(action)
     console.print(result.model_dump())
 
-
-if __name__ == "__main__":
-    app()

@@ -1,0 +1,5 @@
+"""``python -m vlaa.cli``: the same as the ``vlaa`` console script."""
+
+from vlaa.cli import app
+
+app()
