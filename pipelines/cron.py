@@ -1,16 +1,23 @@
-"""KFP's cron dialect (six fields, seconds first; descriptors; ``@every``), checked before any
-call to the server so a five-field Unix cron is refused with the right spelling."""
+"""Schedules as KFP takes them: its cron dialect (six fields, seconds first; descriptors;
+``@every``), start and end times and concurrency, checked before KFP loads or any call to the
+server, so a five-field Unix cron is refused at once with the right spelling."""
 
 from __future__ import annotations
 
+import datetime
 import re
 
 from vlaa.errors import UserError
 
 CRON_EXAMPLE = "0 0 3 * * *"
+MAX_CONCURRENCY_RANGE = (1, 10)  # the KFP API server refuses anything outside
 
 
-class CronError(UserError, ValueError):
+class ScheduleError(UserError, ValueError):
+    """A schedule setting KFP would refuse (cron, times, concurrency); the message says why."""
+
+
+class CronError(ScheduleError):
     """The cron expression is not one KFP's scheduler accepts; the message says why."""
 
 
@@ -89,3 +96,34 @@ def validate_cron(expression: str) -> str:
     for text_field, (field, low, high) in zip(fields, _CRON_FIELDS, strict=True):
         _check_cron_field(text_field, field, low, high)
     return text
+
+
+def parse_time(value: str | None, option: str) -> datetime.datetime | None:
+    """An ISO 8601 time (``2025-06-01T03:00:00Z``); one without a zone is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise ScheduleError(
+            f"{option} {value!r} is not an ISO 8601 time, e.g. 2025-06-01T03:00:00Z"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+
+
+def check_schedule(
+    cron: str,
+    max_concurrency: int,
+    start: datetime.datetime | None,
+    end: datetime.datetime | None,
+) -> str:
+    """Everything about a schedule that can be checked before calling the server."""
+    cron = validate_cron(cron)
+    low, high = MAX_CONCURRENCY_RANGE
+    if not low <= max_concurrency <= high:
+        raise ScheduleError(
+            f"max concurrency {max_concurrency} is outside {low}-{high} (KFP's limit)"
+        )
+    if start and end and end <= start:
+        raise ScheduleError(f"the end time {end.isoformat()} is not after the start time")
+    return cron

@@ -33,14 +33,13 @@ from vlaa.errors import UserError
 from vlaa.parameters import ParameterError, RunParameters, load_parameter_file, merge
 from vlaa.parameters import validate_parameters as validate_run_parameters
 from vlaa.pipelines.compile import compile_pipeline
-from vlaa.pipelines.cron import validate_cron
+from vlaa.pipelines.cron import check_schedule
 from vlaa.presets import preset as named_preset
 from vlaa.registry.config import PublishConfig
 
 DEFAULT_TOKEN_ENV = "KFP_API_TOKEN"
 DEFAULT_SERVICE_ACCOUNT = PIPELINE_SERVICE_ACCOUNT
 UI_HOST_ENV = "KF_PIPELINES_UI_ENDPOINT"  # kfp.Client's own convention for the UI address
-MAX_CONCURRENCY_RANGE = (1, 10)  # the KFP API server refuses anything outside
 TERMINAL_RUN_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"})
 HEALTHZ_TIMEOUT_SECONDS = 15
 
@@ -171,37 +170,6 @@ def cluster_warnings(arguments: Mapping[str, Any]) -> list[str]:
         "published model is lost when the pod ends; set publish.store_uri, e.g. "
         "s3://vlaa-models/registry"
     ]
-
-
-def parse_time(value: str | None, option: str) -> datetime.datetime | None:
-    """An ISO 8601 time (``2025-06-01T03:00:00Z``); one without a zone is taken as UTC."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        raise SubmitError(
-            f"{option} {value!r} is not an ISO 8601 time, e.g. 2025-06-01T03:00:00Z"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
-
-
-def check_schedule(
-    cron: str,
-    max_concurrency: int,
-    start: datetime.datetime | None,
-    end: datetime.datetime | None,
-) -> str:
-    """Everything about a schedule that can be checked before calling the server."""
-    cron = validate_cron(cron)
-    low, high = MAX_CONCURRENCY_RANGE
-    if not low <= max_concurrency <= high:
-        raise SubmitError(
-            f"max concurrency {max_concurrency} is outside {low}-{high} (KFP's limit)"
-        )
-    if start and end and end <= start:
-        raise SubmitError(f"the end time {end.isoformat()} is not after the start time")
-    return cron
 
 
 # --- talking to the server ------------------------------------------------------------------

@@ -76,18 +76,44 @@ def _submission_table(title: str, rows: list[tuple[str, str]]) -> None:
     console.print(table)
 
 
-def _prepared_submission(
-    directory: Path, pipeline: str, params: Path | None, preset: str
-) -> tuple[Any, dict[str, Any]]:
-    """Compile the pipeline and build its run arguments: every local check before any call."""
+def _checked_before_kfp(pipeline: str, params: Path | None, preset: str) -> str:
+    """The pipeline's full name, once its name and the run parameters (the file over the
+    preset) are valid: checked before KFP loads, so a typo answers in well under a second.
+    The pipeline's own parameters (cluster settings) are checked once it is compiled."""
+    from vlaa.parameters import RunParameters, load_parameter_file, merge, validate_parameters
     from vlaa.pipelines.names import pipeline_name
-    from vlaa.pipelines.submit import cluster_warnings, compile_for_upload, run_parameters
+    from vlaa.presets import preset as named_preset
 
-    compiled = compile_for_upload(pipeline_name(pipeline), directory)
-    arguments = run_parameters(params, preset, compiled)
-    for warning in cluster_warnings(arguments):
-        console.print(f"[bold yellow]warning:[/] {warning}")
-    return compiled, arguments
+    name = pipeline_name(pipeline)
+    user = load_parameter_file(params) if params else {}
+    run_values = {key: value for key, value in user.items() if key in RunParameters.model_fields}
+    validate_parameters(merge(named_preset(preset), run_values))
+    return name
+
+
+def _uploaded_version(
+    pipeline: str,
+    params: Path | None,
+    preset: str,
+    connection: tuple[str | None, str | None, str | None],
+    version: str | None,
+) -> tuple[Any, dict[str, Any], Any, Any]:
+    """Compile the pipeline, build its run arguments (every local check before any call),
+    connect (host, namespace, token env), and find or upload the pipeline version."""
+    import tempfile
+
+    from vlaa.pipelines import submit as kfp_submit
+
+    with tempfile.TemporaryDirectory() as directory:
+        compiled = kfp_submit.compile_for_upload(pipeline, Path(directory))
+        arguments = kfp_submit.run_parameters(params, preset, compiled)
+        for warning in kfp_submit.cluster_warnings(arguments):
+            console.print(f"[bold yellow]warning:[/] {warning}")
+        client = kfp_submit.connect(*connection)
+        pipeline_version = kfp_submit.ensure_pipeline_version(
+            client, compiled.name, version, compiled
+        )
+    return compiled, arguments, client, pipeline_version
 
 
 def _version_rows(version: Any) -> list[tuple[str, str]]:
@@ -125,17 +151,13 @@ def submit_command(
 ) -> None:
     """Upload the pipeline (a new version only when its code changed) and start one run on a
     Kubeflow Pipelines server."""
-    import tempfile
-
+    name = guarded(lambda: _checked_before_kfp(pipeline, params, preset))
     from vlaa.pipelines import submit as kfp_submit
 
     def action() -> tuple[Any, Any, Any]:
-        with tempfile.TemporaryDirectory() as directory:
-            compiled, arguments = _prepared_submission(Path(directory), pipeline, params, preset)
-            client = kfp_submit.connect(host, namespace, token_env)
-            pipeline_version = kfp_submit.ensure_pipeline_version(
-                client, compiled.name, version, compiled
-            )
+        compiled, arguments, client, pipeline_version = _uploaded_version(
+            name, params, preset, (host, namespace, token_env), version
+        )
         started = kfp_submit.submit_run(
             client,
             pipeline_version,
@@ -218,20 +240,20 @@ def schedule_command(
 ) -> None:
     """Create a recurring run (retraining on a cron schedule) of the pipeline on a Kubeflow
     Pipelines server."""
-    import tempfile
+    from vlaa.pipelines.cron import check_schedule, parse_time
 
+    def checked() -> tuple[str, Any, Any, str]:
+        start_time, end_time = parse_time(start, "--start"), parse_time(end, "--end")
+        checked_cron = check_schedule(cron, max_concurrency, start_time, end_time)
+        return _checked_before_kfp(pipeline, params, preset), start_time, end_time, checked_cron
+
+    name, start_time, end_time, checked_cron = guarded(checked)
     from vlaa.pipelines import submit as kfp_submit
 
-    def action() -> tuple[Any, Any, Any, Any]:
-        start_time = kfp_submit.parse_time(start, "--start")
-        end_time = kfp_submit.parse_time(end, "--end")
-        checked_cron = kfp_submit.check_schedule(cron, max_concurrency, start_time, end_time)
-        with tempfile.TemporaryDirectory() as directory:
-            compiled, arguments = _prepared_submission(Path(directory), pipeline, params, preset)
-            client = kfp_submit.connect(host, namespace, token_env)
-            pipeline_version = kfp_submit.ensure_pipeline_version(
-                client, compiled.name, version, compiled
-            )
+    def action() -> tuple[Any, Any]:
+        compiled, arguments, client, pipeline_version = _uploaded_version(
+            name, params, preset, (host, namespace, token_env), version
+        )
         scheduled = kfp_submit.schedule_run(
             client,
             pipeline_version,
@@ -247,9 +269,9 @@ def schedule_command(
             service_account=service_account,
             namespace=namespace,
         )
-        return pipeline_version, scheduled, start_time, end_time
+        return pipeline_version, scheduled
 
-    pipeline_version, scheduled, start_time, end_time = guarded(action)
+    pipeline_version, scheduled = guarded(action)
     link = kfp_submit.ui_url(
         kfp_submit.check_host(host), "recurringrun", scheduled.recurring_run_id
     )

@@ -132,4 +132,3 @@ def publish_command(
 
     result = guarded(action)
     console.print(result.model_dump())
-
