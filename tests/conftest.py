@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from doubles.s3_api import MotoS3, s3_env
+from fixtures.configs import tiny_sft
 
 SPLITS_AND_CARD: tuple[str, ...] = ("sft", "rl", "eval", "card")
 
@@ -40,17 +43,25 @@ def tiny_sft_model_dir(
     tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """The tiny model after a short SFT: it writes <answer> tags, so GRPO gets rewards > 0."""
-    from vlaa.training.config import SFTStepConfig
     from vlaa.training.sft import run_sft
 
     output = tmp_path_factory.mktemp("tiny-sft") / "model"
-    config = SFTStepConfig(
-        learning_rate=3e-3,
-        global_batch_size=8,
-        per_device_batch_size=8,
-        max_steps=40,
-        warmup_ratio=0.0,
-        save_steps=1000,
-    )
+    config = tiny_sft(40, 8, 8, learning_rate=3e-3, save_steps=1000)
     run_sft(tiny_model_dir, tiny_dataset["sft"], output, config)
     return output
+
+
+@pytest.fixture(scope="module")
+def moto_s3() -> Iterator[MotoS3]:
+    """moto's S3 server on loopback, one per test module (tests/doubles/s3_api.py)."""
+    server = MotoS3()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket(moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket in ``moto_s3``, with the S3 endpoint and keys in the environment."""
+    s3_env(monkeypatch, moto_s3.endpoint)
+    return moto_s3.new_bucket()

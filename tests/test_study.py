@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+from fixtures.configs import tiny_run_parameters
 
 from vlaa.evaluation.compare import ARMS
 from vlaa.parameters import validate_parameters
@@ -47,20 +48,7 @@ def test_compiled_study_runs_every_arm_from_one_dataset(tmp_path: Path) -> None:
 
 
 def _tiny_study_parameters() -> dict[str, Any]:
-    return {
-        "base_model": "tiny",
-        "data": {"num_samples": 60, "eval_size": 10, "seed": 0},
-        "sft": {"max_steps": 2, "global_batch_size": 4, "per_device_batch_size": 4},
-        "grpo": {
-            "max_steps": 2,
-            "rollout_batch_prompts": 2,
-            "train_batch_completions": 8,
-            "per_device_batch_size": 8,
-            "max_completion_length": 16,
-            "use_vllm": "no",
-        },
-        "evaluate": {"max_new_tokens": 8},
-    }
+    return tiny_run_parameters()
 
 
 @pytest.mark.slow

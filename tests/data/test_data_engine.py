@@ -159,21 +159,12 @@ class _NoTeacher(OfflineTeacher):
 
 def test_released_files_keep_their_splits_and_skip_the_teacher(tmp_path: Path) -> None:
     release = tmp_path / "release"
+    images = {"image_root": release / "images", "max_images": 1000}
     sft_rows = write_release_file(
-        release / "VLAA-Thinking-SFT-126K.json",
-        120_000,
-        fmt="array",
-        seed=1,
-        image_root=release / "images",
-        max_images=1000,
+        release / "VLAA-Thinking-SFT-126K.json", 120_000, fmt="array", seed=1, **images
     )
     rl_rows = write_release_file(
-        release / "VLAA-Thinking-GRPO-25K.json",
-        60_000,
-        fmt="jsonl",
-        seed=2,
-        image_root=release / "images",
-        max_images=1000,
+        release / "VLAA-Thinking-GRPO-25K.json", 60_000, fmt="jsonl", seed=2, **images
     )
     config = BuildDatasetConfig(
         sources=[SourceSpec(kind="release", path=str(release))], eval_size=4, max_drop_share=0.5

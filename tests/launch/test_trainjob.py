@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 from doubles.kubernetes_api import JobScript, KubernetesApiDouble
-from doubles.s3_api import SECRET, MotoS3, s3_env
+from doubles.s3_api import SECRET, MotoS3
 from kubernetes import client as k8s
 from PIL import Image
 from pydantic import ValidationError
@@ -550,20 +550,6 @@ def test_the_workers_run_the_step_pods_own_image(
 # ----------------------------------------------------------------------------- worker staging
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    server = MotoS3()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def bucket(moto: MotoS3, monkeypatch: pytest.MonkeyPatch) -> str:
-    s3_env(monkeypatch, moto.endpoint)
-    return moto.new_bucket()
-
-
 def a_folder(root: Path, files: dict[str, bytes]) -> Path:
     for name, data in files.items():
         path = root / name
@@ -576,13 +562,13 @@ FILES = {"config.json": b'{"a": 1}', "weights/model.safetensors": b"\x00\x01" * 
 
 
 def test_upload_and_download_a_folder_through_s3_with_the_marker_last(
-    bucket: str, moto: MotoS3, tmp_path: Path
+    bucket: str, moto_s3: MotoS3, tmp_path: Path
 ) -> None:
     source = a_folder(tmp_path / "src", FILES)
     uri = f"minio://{bucket}/jobs/x/output"
     manifest = worker.upload_folder(source, uri)
     assert sorted(manifest["files"]) == sorted(FILES)
-    keys = [item["Key"] for item in moto.client().list_objects_v2(Bucket=bucket)["Contents"]]
+    keys = [item["Key"] for item in moto_s3.client().list_objects_v2(Bucket=bucket)["Contents"]]
     assert sorted(keys) == sorted(f"jobs/x/output/{k}" for k in [*FILES, worker.MARKER])
 
     copy = worker.download_folder(uri, tmp_path / "copy", require_marker=True)
@@ -963,7 +949,7 @@ def test_the_worker_trains_the_tiny_model_from_s3_in_a_single_process(
     tiny_model_dir: Path,
     tiny_dataset: dict[str, Path],
     bucket: str,
-    moto: MotoS3,
+    moto_s3: MotoS3,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

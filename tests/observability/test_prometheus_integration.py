@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+from fixtures.configs import tiny_grpo
 from support.prometheus_servers import (  # noqa: F401 - fixtures
     GATEWAY_USER,
     ServerProcess,
@@ -38,21 +39,11 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from vlaa.observability import MetricsSettings
 from vlaa.observability.callback import PrometheusCallback, metrics_callbacks
 from vlaa.training.common import read_log
-from vlaa.training.config import GRPOStepConfig
 from vlaa.training.grpo import run_grpo
 
 pytestmark = pytest.mark.slow
 
-CONFIG = GRPOStepConfig(
-    rollout_batch_prompts=4,
-    train_batch_completions=16,
-    per_device_batch_size=16,
-    max_steps=3,
-    max_completion_length=16,
-    num_generations=4,
-    learning_rate=1e-4,
-    warmup_ratio=0.0,
-)
+CONFIG = tiny_grpo(4, 16, max_steps=3, num_generations=4, learning_rate=1e-4)
 PER_TYPE_KEY = re.compile(r"^rewards/(?P<type>digit|mcq|math|iou|open)/mean$")
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 import yaml
+from fixtures.configs import tiny_run_parameters
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -119,22 +121,8 @@ def test_compile_refuses_an_unknown_pipeline(tmp_path: Path) -> None:
 
 
 def _tiny_parameters(grpo_init: str, store: Path) -> dict[str, Any]:
-    return {
-        "base_model": "tiny",
-        "grpo_init": grpo_init,
-        "data": {"num_samples": 60, "eval_size": 10, "seed": 0},
-        "sft": {"max_steps": 2, "global_batch_size": 4, "per_device_batch_size": 4},
-        "grpo": {
-            "max_steps": 2,
-            "rollout_batch_prompts": 2,
-            "train_batch_completions": 8,
-            "per_device_batch_size": 8,
-            "max_completion_length": 16,
-            "use_vllm": "no",
-        },
-        "evaluate": {"max_new_tokens": 8},
-        "publish": {"store_uri": str(store), "model_name": MODEL_NAME},
-    }
+    publish = {"store_uri": str(store), "model_name": MODEL_NAME}
+    return {**tiny_run_parameters(), "grpo_init": grpo_init, "publish": publish}
 
 
 def _run(grpo_init: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -167,16 +155,21 @@ def _assert_published_model_generates(version_dir: Path) -> None:
     assert output.shape[1] > inputs["input_ids"].shape[1]
 
 
+def _assert_arm_succeeded(summary: dict[str, Any], arm: str, stages: Sequence[str]) -> None:
+    """The run succeeded on arm ``arm``, and exactly ``stages`` ran, each successfully."""
+    assert summary["status"] == "succeeded"
+    assert summary["arm"] == f"grpo-from-{arm}"
+    statuses = {stage["name"]: stage["status"] for stage in summary["stages"]}
+    assert statuses == dict.fromkeys(stages, "succeeded")
+
+
 @pytest.mark.slow
 def test_local_run_grpo_from_sft_publishes_a_working_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     summary = _run("sft", tmp_path, monkeypatch)
 
-    assert summary["status"] == "succeeded"
-    assert summary["arm"] == "grpo-from-sft"
-    statuses = {stage["name"]: stage["status"] for stage in summary["stages"]}
-    assert statuses == dict.fromkeys(STAGES_SFT_ARM, "succeeded")
+    _assert_arm_succeeded(summary, "sft", STAGES_SFT_ARM)
     metrics = summary["metrics"]
     for key in ("accuracy_before", "accuracy_after", "reward_first", "reward_last"):
         assert isinstance(metrics[key], float) and 0.0 <= metrics[key] <= 1.0, key
@@ -199,11 +192,8 @@ def test_local_run_grpo_from_base_skips_sft(
 ) -> None:
     summary = _run("base", tmp_path, monkeypatch)
 
-    assert summary["status"] == "succeeded"
-    assert summary["arm"] == "grpo-from-base"
-    statuses = {stage["name"]: stage["status"] for stage in summary["stages"]}
     expected = [name.replace("from-sft", "from-base") for name in STAGES_SFT_ARM if name != "sft"]
-    assert statuses == dict.fromkeys(expected, "succeeded")
+    _assert_arm_succeeded(summary, "base", expected)
     version_dir = tmp_path / "registry" / MODEL_NAME / "versions" / "v0001"
     manifest = json.loads((version_dir / "manifest.json").read_text())
     assert manifest["lineage"]["arm"] == "grpo-from-base"

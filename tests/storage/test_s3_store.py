@@ -43,20 +43,6 @@ LINEAGE = {"pipeline_run_id": "run-s3", "code_version": "abc1234", "dataset_hash
 MiB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def moto_s3() -> Iterator[MotoS3]:
-    server = MotoS3()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def bucket(moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch) -> str:
-    s3_env(monkeypatch, moto_s3.endpoint)
-    return moto_s3.new_bucket()
-
-
 def make_model(folder: Path, weights_bytes: int = 4096, weights: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     if weights:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.configs import tiny_sft
 from pydantic import ValidationError
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, TrainerCallback
@@ -162,14 +163,7 @@ def test_a_memorised_sample_has_lower_perplexity_than_an_unseen_one(
     unseen = next(r for r in records if r.reward_type != seen.reward_type)
     one = _sub_split(tiny_dataset["sft"], [seen], tmp_path / "one")
     both = _sub_split(tiny_dataset["sft"], [seen, unseen], tmp_path / "both")
-    config = SFTStepConfig(
-        learning_rate=3e-3,
-        global_batch_size=1,
-        per_device_batch_size=1,
-        max_steps=25,
-        warmup_ratio=0.0,
-        save_steps=1000,
-    )
+    config = tiny_sft(25, 1, 1, learning_rate=3e-3, save_steps=1000)
     trained = tmp_path / "memorised"
     run_sft(tiny_model_dir, one, trained, config)
 
@@ -249,17 +243,9 @@ def test_lora_adapts_only_the_language_model_projections(tiny_model_dir: Path) -
 def test_lora_sft_on_a_random_subset_saves_a_plain_merged_model(
     tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path: Path
 ) -> None:
-    config = SFTStepConfig(
-        learning_rate=1e-2,
-        global_batch_size=4,
-        per_device_batch_size=2,
-        max_steps=3,
-        warmup_ratio=0.0,
-        max_length=512,
-        lora=LoRAConfig(r=4, alpha=8),
-        subset_strategy="random",
-        subset_size=12,
-    )
+    subset = {"subset_strategy": "random", "subset_size": 12}
+    lora = LoRAConfig(r=4, alpha=8)
+    config = tiny_sft(3, 4, 2, learning_rate=1e-2, max_length=512, lora=lora, **subset)
     output, work = tmp_path / "sft", tmp_path / "work"
     summary = run_sft(tiny_model_dir, tiny_dataset["sft"], output, config, work_dir=work)
 
@@ -293,17 +279,10 @@ class _StopAfterStep3(TrainerCallback):
 def test_an_interrupted_lora_run_resumes_to_the_same_weights(
     tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path: Path
 ) -> None:
-    config = SFTStepConfig(
-        learning_rate=1e-2,
-        global_batch_size=4,
-        per_device_batch_size=4,
-        max_steps=4,
-        save_steps=2,
-        warmup_ratio=0.0,
-        max_length=512,
-        lora=LoRAConfig(r=4, alpha=8, dropout=0.0),
-        subset_strategy="random",
-        subset_size=16,
+    subset = {"subset_strategy": "random", "subset_size": 16}
+    lora = LoRAConfig(r=4, alpha=8, dropout=0.0)
+    config = tiny_sft(
+        4, 4, 4, learning_rate=1e-2, save_steps=2, max_length=512, lora=lora, **subset
     )
     sft = tiny_dataset["sft"]
     reference = run_sft(tiny_model_dir, sft, tmp_path / "ref", config, work_dir=tmp_path / "rw")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.configs import tiny_grpo, tiny_sft
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from vlaa.errors import UserError
@@ -20,7 +21,6 @@ from vlaa.modeling.base_models import resolve_base_model
 from vlaa.modeling.loading import ModelLoadError
 from vlaa.records import read_records, write_records
 from vlaa.training.common import read_log
-from vlaa.training.config import GRPOStepConfig, SFTStepConfig
 from vlaa.training.grpo import run_grpo
 from vlaa.training.sft import run_sft
 
@@ -48,14 +48,7 @@ def _changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) ->
 def test_sft_trains_the_llm_and_leaves_the_vision_encoder_frozen(
     tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path: Path
 ) -> None:
-    config = SFTStepConfig(
-        learning_rate=1e-3,
-        global_batch_size=4,
-        per_device_batch_size=2,
-        max_steps=3,
-        warmup_ratio=0.0,
-        max_length=512,
-    )
+    config = tiny_sft(3, 4, 2, learning_rate=1e-3, max_length=512)
     output = tmp_path / "sft"
     summary = run_sft(tiny_model_dir, tiny_dataset["sft"], output, config)
 
@@ -81,16 +74,7 @@ def test_sft_trains_the_llm_and_leaves_the_vision_encoder_frozen(
 def test_grpo_logs_reward_and_kl_and_writes_a_loadable_model(
     tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path: Path
 ) -> None:
-    config = GRPOStepConfig(
-        rollout_batch_prompts=2,
-        train_batch_completions=8,
-        per_device_batch_size=8,
-        max_steps=2,
-        max_completion_length=16,
-        learning_rate=1e-4,
-        warmup_ratio=0.0,
-        use_vllm="no",
-    )
+    config = tiny_grpo(2, 8, max_steps=2, learning_rate=1e-4, use_vllm="no")
     output = tmp_path / "grpo"
     summary = run_grpo(tiny_model_dir, tiny_dataset["rl"], output, config)
 
@@ -131,16 +115,8 @@ def test_grpo_scores_open_samples_with_a_reward_model_and_draws_curves(
         record.reward_type = "open"
         record.answer = "a short description of the scene"
     write_records(split / "records.jsonl", records)
-    config = GRPOStepConfig(
-        rollout_batch_prompts=4,
-        train_batch_completions=16,
-        per_device_batch_size=16,
-        max_steps=2,
-        max_completion_length=16,
-        warmup_ratio=0.0,
-        open_reward_model=str(make_tiny_reward_model(tmp_path / "rm")),
-        kl_target=1e-6,
-    )
+    reward_model = str(make_tiny_reward_model(tmp_path / "rm"))
+    config = tiny_grpo(4, 16, max_steps=2, open_reward_model=reward_model, kl_target=1e-6)
     summary = run_grpo(tiny_model_dir, split, tmp_path / "grpo", config)
 
     log = [row for row in read_log(Path(summary["log"])) if "reward" in row]
