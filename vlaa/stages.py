@@ -20,10 +20,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from vlaa.errors import USER_ERROR_TYPES, UserError, describe_validation_error
+from vlaa.errors import USER_ERROR_TYPES, describe_validation_error
 
 EVENTS_ENV = "VLAA_EVENTS_FILE"
-__all__ = ["EVENTS_ENV", "UserError", "read_events", "stage"]
 
 
 @dataclass

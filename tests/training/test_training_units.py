@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
-from vlaa.errors import ConfigError
+from vlaa.errors import ConfigError, UserError
 from vlaa.parameters import (
     ParameterError,
     RunParameters,
@@ -20,7 +20,7 @@ from vlaa.parameters import (
     validate_parameters,
 )
 from vlaa.records import read_records
-from vlaa.stages import EVENTS_ENV, UserError, read_events, stage
+from vlaa.stages import EVENTS_ENV, read_events, stage
 from vlaa.training.common import gradient_accumulation
 from vlaa.training.config import GRPOStepConfig
 from vlaa.training.datasets import grpo_dataset, load_split, sft_dataset
