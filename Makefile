@@ -40,6 +40,7 @@ bench: setup
 	$(BIN)/python bench/rewards.py
 	$(BIN)/python bench/grpo_learning.py
 	$(BIN)/python bench/local_run.py
+	$(BIN)/python bench/import_time.py
 
 # Build vlaa-trainer and vlaa-tools (docker buildx); PUSH=1 pushes and writes images/images.env.
 images:
