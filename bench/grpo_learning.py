@@ -25,9 +25,9 @@ from vlaa.data.config import BuildDatasetConfig
 from vlaa.data.engine import build_dataset
 from vlaa.modeling.factory import make_model
 from vlaa.presets import preset
-from vlaa.training.common import read_log
 from vlaa.training.config import GRPOStepConfig, SFTStepConfig
 from vlaa.training.grpo import run_grpo
+from vlaa.training.log import read_log
 from vlaa.training.sft import run_sft
 
 RESULTS = Path(__file__).parent / "results" / "grpo_learning.json"

@@ -9,8 +9,8 @@ from typing import Any
 from vlaa.components.task_io import TaskIO
 from vlaa.components.training import train
 from vlaa.stages import stage
-from vlaa.training.common import read_log
 from vlaa.training.curves import curves_html, per_type_reward_keys
+from vlaa.training.log import read_log
 
 # Last logged value of each of these lands in the KFP Metrics artifact (the UI's scalar view);
 # the whole curve is in Prometheus and in the HTML artifact.

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from vlaa.evaluation.compare import ARMS, compare, html_page
-from vlaa.training.common import TRAIN_LOG_IN_MODEL
+from vlaa.training.log import TRAIN_LOG_IN_MODEL
 
 
 def _report(tmp_path: Path, arm: str, accuracy: float) -> Path:

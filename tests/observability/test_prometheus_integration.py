@@ -38,8 +38,8 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from vlaa.observability import MetricsSettings
 from vlaa.observability.callback import PrometheusCallback, metrics_callbacks
-from vlaa.training.common import read_log
 from vlaa.training.grpo import run_grpo
+from vlaa.training.log import read_log
 
 pytestmark = pytest.mark.slow
 

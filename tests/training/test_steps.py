@@ -20,8 +20,8 @@ from vlaa.evaluation.evaluate import evaluate_model
 from vlaa.modeling.base_models import resolve_base_model
 from vlaa.modeling.loading import ModelLoadError
 from vlaa.records import read_records, write_records
-from vlaa.training.common import read_log
 from vlaa.training.grpo import run_grpo
+from vlaa.training.log import read_log
 from vlaa.training.sft import run_sft
 
 # Parameter names of the loaded model (transformers 5 layout; the files may use older names).

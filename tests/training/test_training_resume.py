@@ -17,9 +17,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vlaa.training.common import read_log
 from vlaa.training.config import GRPOStepConfig, SFTStepConfig
 from vlaa.training.grpo import run_grpo
+from vlaa.training.log import read_log
 from vlaa.training.sft import run_sft
 
 pytestmark = pytest.mark.slow

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vlaa.evaluation.report import EvalReport, read_report
+from vlaa.training.log import TRAIN_LOG_IN_MODEL, first_last_means, read_log
 
 # The arms of the study, in the paper's order.
 ARMS: tuple[str, ...] = ("base", "sft", "grpo", "sft-grpo")
@@ -107,8 +108,6 @@ def compare(
     reports: dict[str, Path], grpo_models: dict[str, Path], output_dir: Path
 ) -> dict[str, Any]:
     """Write ``comparison.json``, ``comparison.png`` and ``comparison.md`` in ``output_dir``."""
-    from vlaa.training.common import TRAIN_LOG_IN_MODEL, first_last_means, read_log
-
     loaded = {arm: read_report(path) for arm, path in reports.items()}
     logs = {arm: read_log(folder / TRAIN_LOG_IN_MODEL) for arm, folder in grpo_models.items()}
     table = accuracy_table(loaded)

@@ -6,6 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from vlaa import __version__
+
 
 def code_version() -> str:
     """``VLAA_CODE_VERSION`` (set by CI / the image build), else the git commit, else the
@@ -24,6 +26,4 @@ def code_version() -> str:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
-    from vlaa import __version__
-
     return f"git:{commit}" if commit else f"vlaa-thinker {__version__}"

@@ -7,7 +7,6 @@ import os
 import shutil
 import time
 from pathlib import Path
-from statistics import fmean
 from typing import Any
 
 from transformers import (
@@ -22,6 +21,7 @@ from transformers import (
 from vlaa.errors import ConfigError
 from vlaa.training.checkpoints import last_complete_checkpoint
 from vlaa.training.config import TrainingRunFields
+from vlaa.training.log import TRAIN_LOG_IN_MODEL
 
 
 def resume_point(config: TrainingRunFields, work_dir: Path) -> Path | None:
@@ -80,11 +80,6 @@ class JsonlLogCallback(TrainerCallback):
             handle.write(json.dumps(row) + "\n")
 
 
-# The training log travels inside the model folder: lineage for the published card, and the
-# curves the SFT-vs-RL comparison draws.
-TRAIN_LOG_IN_MODEL = "vlaa_train_log.jsonl"
-
-
 def save_trained(
     trainer: Trainer, processor: ProcessorMixin, output_dir: Path, log_path: Path | None = None
 ) -> None:
@@ -104,31 +99,6 @@ def save_trained(
             shutil.copyfile(log_path, output_dir / TRAIN_LOG_IN_MODEL)
     accelerator.wait_for_everyone()
     output_dir.mkdir(parents=True, exist_ok=True)  # callers add their summary file on every rank
-
-
-def keep_log_until(log_path: Path, step: int) -> None:
-    """Drop training-log rows a resumed run writes again (those after its checkpoint)."""
-    kept = [row for row in read_log(log_path) if row.get("step", 0) <= step]
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text("".join(json.dumps(row) + "\n" for row in kept))
-
-
-def first_last_means(
-    log: list[dict[str, Any]], key: str, window: int = 5
-) -> tuple[float | None, float | None]:
-    """Mean of ``key`` over the first and the last ``window`` rows that log it (a shorter
-    window for short logs, so the two ends never overlap)."""
-    values = [float(row[key]) for row in log if isinstance(row.get(key), int | float)]
-    if not values:
-        return None, None
-    window = max(1, min(window, len(values) // 2 or 1))
-    return round(fmean(values[:window]), 4), round(fmean(values[-window:]), 4)
-
-
-def read_log(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def common_training_args(output_dir: Path, seed: int, logging_steps: int) -> dict[str, Any]:

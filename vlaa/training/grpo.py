@@ -14,6 +14,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from vlaa.errors import ConfigError
 from vlaa.modeling.loading import freeze_vision_tower, load_processor, training_dtype
+from vlaa.modeling.vllm import vllm_available, vllm_unavailable_message
 from vlaa.reward_models import build_scorer
 from vlaa.training.checkpoints import (
     checkpoint_step,
@@ -22,10 +23,7 @@ from vlaa.training.checkpoints import (
 from vlaa.training.common import (
     JsonlLogCallback,
     checkpoint_args,
-    first_last_means,
     gradient_accumulation,
-    keep_log_until,
-    read_log,
     resume_point,
     save_trained,
     world_size,
@@ -35,14 +33,13 @@ from vlaa.training.curves import plot_curves
 from vlaa.training.datasets import grpo_dataset
 from vlaa.training.deepspeed import deepspeed_config
 from vlaa.training.kl_control import AdaptiveKLCallback, AdaptiveKLController, restore_state
+from vlaa.training.log import first_last_means, keep_log_until, read_log
 from vlaa.training.reward_router import RewardFunc, RewardRouter
 
 log = logging.getLogger(__name__)
 
 
 def _use_vllm(setting: str) -> bool:
-    from vlaa.modeling.vllm import vllm_available, vllm_unavailable_message
-
     if setting == "no":
         return False
     available = vllm_available()

@@ -23,18 +23,16 @@ from vlaa.training.checkpoints import (
     load_model_to_train,
 )
 from vlaa.training.common import (
-    TRAIN_LOG_IN_MODEL,
     JsonlLogCallback,
     checkpoint_args,
     gradient_accumulation,
-    keep_log_until,
-    read_log,
     resume_point,
     save_trained,
 )
 from vlaa.training.config import LORA_ADAPTER_DIR, LoRAConfig, SFTStepConfig
 from vlaa.training.datasets import sft_dataset
 from vlaa.training.deepspeed import deepspeed_config
+from vlaa.training.log import TRAIN_LOG_IN_MODEL, keep_log_until, read_log
 from vlaa.training.subsets import SELECTION_FILE, SubsetSelection, select_subset
 
 if TYPE_CHECKING:
