@@ -23,9 +23,11 @@ from tqdm import tqdm
 
 from vlaa.benchmarks import dynamath, logicvista, mathverse, mathvision, mathvista, wemath
 from vlaa.benchmarks.items import (
+    PROMPT_STYLES,
     BenchmarkDataError,
     EvalItem,
     ImageResolver,
+    PromptStyle,
     default_cache_dir,
 )
 from vlaa.benchmarks.protocol import (
@@ -45,11 +47,13 @@ __all__ = [
     "MAX_PIXELS",
     "PAPER_PROTOCOL",
     "PAPER_RESULTS_PERCENT",
+    "PROMPT_STYLES",
     "BenchmarkDataError",
     "BenchmarkSpec",
     "EvalItem",
     "EvalProtocol",
     "ItemScore",
+    "PromptStyle",
     "aggregate",
     "extract_prediction",
     "load_benchmark",
@@ -134,6 +138,7 @@ def load_benchmark(
     *,
     cache_dir: str | Path | None = None,
     task_instruction: bool = True,
+    prompt_style: str = "training",
     **options: Any,
 ) -> list[EvalItem]:
     """Read benchmark ``name`` from its published layout under ``path``.
@@ -141,13 +146,18 @@ def load_benchmark(
     ``limit`` keeps the first items (in the order each adapter documents). Images embedded
     in Parquet files are written under ``cache_dir`` (default: ``$VLAA_BENCHMARK_CACHE`` or
     ``~/.cache/vlaa/benchmarks``). ``task_instruction`` appends the training-time answer
-    instruction (``vlaa.prompts.TASK_INSTRUCTIONS``) to each question. ``options`` go to the
+    instruction (``vlaa.prompts.TASK_INSTRUCTIONS``) to each question under ``prompt_style``
+    ``"training"``; ``"vlmevalkit"`` sends each benchmark's prompt as VLMEvalKit builds it
+    (``vlaa.benchmarks.vlmevalkit``, the paper's protocol). ``options`` go to the
     adapter (``split`` for MathVista / MathVision, ``versions`` for MathVerse). A record with
     a missing field or image raises :class:`BenchmarkDataError` naming file, record and field.
     """
     spec = BENCHMARKS.get(name)
     if spec is None:
         raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
+    if prompt_style not in PROMPT_STYLES:
+        known = ", ".join(PROMPT_STYLES)
+        raise ValueError(f"unknown prompt style {prompt_style!r}; known: {known}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     root = resolve_local_root(path, cache_dir)
@@ -157,7 +167,12 @@ def load_benchmark(
         root = root.parent
     images = ImageResolver(Path(cache_dir) if cache_dir is not None else default_cache_dir())
     items = spec.loader(
-        root, limit=limit, images=images, task_instruction=task_instruction, **options
+        root,
+        limit=limit,
+        images=images,
+        task_instruction=task_instruction,
+        prompt_style=prompt_style,
+        **options,
     )
     ids = [item.id for item in items]
     if len(set(ids)) != len(ids):

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vlaa.benchmarks import vlmevalkit
 from vlaa.benchmarks.items import (
     BenchmarkDataError,
     EvalItem,
     ImageResolver,
     Source,
-    build_prompt,
+    choose_prompt,
     find_all,
     read_records,
     require,
@@ -53,7 +54,12 @@ def variant_files(root: Path, variant: int) -> list[Path]:
 
 
 def load(
-    root: Path, *, limit: int | None, images: ImageResolver, task_instruction: bool = True
+    root: Path,
+    *,
+    limit: int | None,
+    images: ImageResolver,
+    task_instruction: bool = True,
+    prompt_style: str = "training",
 ) -> list[EvalItem]:
     """Items of all 10 variants, ordered by seed question, then variant."""
     rows: list[tuple[str, int, dict, Source]] = []
@@ -79,7 +85,7 @@ def load(
     if limit is not None:
         rows = rows[:limit]
     return [
-        _item(seed, variant, record, source, images, task_instruction)
+        _item(seed, variant, record, source, images, task_instruction, prompt_style)
         for seed, variant, record, source in rows
     ]
 
@@ -91,6 +97,7 @@ def _item(
     source: Source,
     images: ImageResolver,
     task_instruction: bool,
+    prompt_style: str,
 ) -> EvalItem:
     item_id = f"{seed}-variant{variant}"
     question = require_text(record, "question", source, seed)
@@ -118,7 +125,13 @@ def _item(
             )
         ],
         question=question,
-        prompt=build_prompt(question, kind, task_instruction),
+        prompt=choose_prompt(
+            prompt_style,
+            vlmevalkit.dynamath(question, answer_type),
+            question,
+            kind,
+            task_instruction,
+        ),
         answer=answer,
         answer_kind=kind,
         tolerance=tolerance,

@@ -22,6 +22,10 @@ from vlaa.errors import UserError
 from vlaa.prompts import user_text
 
 AnswerKind = Literal["mcq", "numeric", "free_form"]
+# "vlmevalkit": each benchmark's prompt as VLMEvalKit builds it (vlaa.benchmarks.vlmevalkit),
+# the paper's protocol; "training": the question plus the training-time task instruction.
+PromptStyle = Literal["vlmevalkit", "training"]
+PROMPT_STYLES: tuple[str, ...] = ("vlmevalkit", "training")
 ANSWER_KINDS: tuple[str, ...] = ("mcq", "numeric", "free_form")
 
 # Evaluation asks as training did: the task instruction of the matching reward type
@@ -86,6 +90,17 @@ def build_prompt(question: str, answer_kind: str, task_instruction: bool = True)
     if not task_instruction:
         return question.strip()
     return user_text(question.strip(), REWARD_TYPE_BY_KIND[answer_kind])
+
+
+def choose_prompt(
+    style: str, vlmevalkit_text: str, question: str, answer_kind: str, task_instruction: bool
+) -> str:
+    """The user text under ``style``: VLMEvalKit's text as built, or ``build_prompt``'s."""
+    if style == "vlmevalkit":
+        return vlmevalkit_text
+    if style != "training":
+        raise ValueError(f"unknown prompt style {style!r}; known: {', '.join(PROMPT_STYLES)}")
+    return build_prompt(question, answer_kind, task_instruction)
 
 
 def option_labels(count: int) -> list[str]:

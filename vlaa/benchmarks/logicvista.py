@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vlaa.benchmarks import vlmevalkit
 from vlaa.benchmarks.items import (
     EvalItem,
     ImageResolver,
     Source,
-    build_prompt,
+    choose_prompt,
     find_one,
     read_records,
     require,
@@ -32,7 +33,12 @@ NAME = "logicvista"
 
 
 def load(
-    root: Path, *, limit: int | None, images: ImageResolver, task_instruction: bool = True
+    root: Path,
+    *,
+    limit: int | None,
+    images: ImageResolver,
+    task_instruction: bool = True,
+    prompt_style: str = "training",
 ) -> list[EvalItem]:
     """Items of LogicVista's full test set, in file order."""
     path = find_one(root, ["data/dataset.json", "dataset.json"], "dataset.json", NAME)
@@ -60,7 +66,13 @@ def load(
                     )
                 ],
                 question=question,
-                prompt=build_prompt(question, "mcq", task_instruction),
+                prompt=choose_prompt(
+                    prompt_style,
+                    vlmevalkit.logicvista(question),
+                    question,
+                    "mcq",
+                    task_instruction,
+                ),
                 answer=answer,
                 answer_kind="mcq",
                 meta={

@@ -24,11 +24,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from vlaa.benchmarks import vlmevalkit
 from vlaa.benchmarks.items import (
     EvalItem,
     ImageResolver,
     Source,
-    build_prompt,
+    choose_prompt,
     find_one,
     read_records,
     require,
@@ -46,6 +47,7 @@ def load(
     limit: int | None,
     images: ImageResolver,
     task_instruction: bool = True,
+    prompt_style: str = "training",
     versions: tuple[str, ...] = (VISION_ONLY,),
 ) -> list[EvalItem]:
     """Items of testmini whose ``problem_version`` is in ``versions``, in file order."""
@@ -97,7 +99,13 @@ def load(
                     )
                 ],
                 question=text,
-                prompt=build_prompt(text, kind, task_instruction),
+                prompt=choose_prompt(
+                    prompt_style,
+                    vlmevalkit.mathverse(_vlmevalkit_question(record, text)),
+                    text,
+                    kind,
+                    task_instruction,
+                ),
                 answer=answer,
                 answer_kind=kind,
                 options=options if kind == "mcq" else {},
@@ -109,6 +117,15 @@ def load(
             )
         )
     return items
+
+
+def _vlmevalkit_question(record: dict, fallback: str) -> str:
+    """VLMEvalKit's question: ``query_wo``, else ``question``, else the training text."""
+    for field in ("query_wo", "question"):
+        value = record.get(field)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return fallback
 
 
 def _answer_label(answer: str, options: dict[str, str], source: Source, record_id: str) -> str:

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vlaa.benchmarks import vlmevalkit
 from vlaa.benchmarks.items import (
     EvalItem,
     ImageResolver,
     Source,
-    build_prompt,
+    choose_prompt,
     find_one,
     format_options,
     option_labels,
@@ -41,6 +42,7 @@ def load(
     limit: int | None,
     images: ImageResolver,
     task_instruction: bool = True,
+    prompt_style: str = "training",
     split: str = "test",
 ) -> list[EvalItem]:
     """Items of MATH-Vision's ``split`` (``test`` by default, the paper's), in file order."""
@@ -85,7 +87,13 @@ def load(
                     )
                 ],
                 question=text,
-                prompt=build_prompt(text, kind, task_instruction),
+                prompt=choose_prompt(
+                    prompt_style,
+                    vlmevalkit.mathvision(question, options),
+                    text,
+                    kind,
+                    task_instruction,
+                ),
                 answer=answer,
                 answer_kind=kind,
                 options=options,

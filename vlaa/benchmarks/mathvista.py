@@ -25,11 +25,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from vlaa.benchmarks import vlmevalkit
 from vlaa.benchmarks.items import (
     EvalItem,
     ImageResolver,
     Source,
-    build_prompt,
+    choose_prompt,
     find_one,
     option_labels,
     read_records,
@@ -46,6 +47,7 @@ def load(
     limit: int | None,
     images: ImageResolver,
     task_instruction: bool = True,
+    prompt_style: str = "training",
     split: str = "testmini",
 ) -> list[EvalItem]:
     """Items of MathVista's ``split`` (``testmini`` by default, the paper's), in file order."""
@@ -60,7 +62,9 @@ def load(
     for index, (key, record) in enumerate(read_records(path, NAME)):
         if limit is not None and len(items) >= limit:
             break
-        items.append(_item(record, key or f"#{index}", path, source, images, task_instruction))
+        items.append(
+            _item(record, key or f"#{index}", path, source, images, task_instruction, prompt_style)
+        )
     return items
 
 
@@ -71,6 +75,7 @@ def _item(
     source: Source,
     images: ImageResolver,
     task_instruction: bool,
+    prompt_style: str,
 ) -> EvalItem:
     pid = require_text(record, "pid", source, key)
     question_type = require_text(record, "question_type", source, pid)
@@ -122,7 +127,9 @@ def _item(
             )
         ],
         question=str(question),
-        prompt=build_prompt(str(question), kind, task_instruction),
+        prompt=choose_prompt(
+            prompt_style, vlmevalkit.mathvista(str(question)), str(question), kind, task_instruction
+        ),
         answer=gold,
         answer_kind=kind,
         options=options,

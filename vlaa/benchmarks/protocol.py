@@ -1,6 +1,7 @@
 """The paper's evaluation protocol and its published numbers (PAPER.md, "Evaluation").
 
-The paper evaluates with VLMEvalKit: no custom prompt, the training system prompt, greedy
+The paper evaluates with VLMEvalKit: no custom prompt (each benchmark's own prompt,
+``vlaa.benchmarks.vlmevalkit``), the training system prompt, greedy
 decoding, at most 800 new tokens and images capped at ``256*32*32`` pixels; the answer is the
 text inside ``<answer>...</answer>``, else the raw text (``vlaa.benchmarks.scoring``).
 Everything a generation loop needs to reproduce that lives here, in one place.
@@ -12,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vlaa.benchmarks.items import EvalItem
+from vlaa.benchmarks.items import EvalItem, PromptStyle
 from vlaa.prompts import SYSTEM_PROMPT
 
 MAX_NEW_TOKENS = 800
@@ -27,6 +28,10 @@ class EvalProtocol(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     system_prompt: str = SYSTEM_PROMPT
+    # What the report records: the name the config chose ("project", "vlaa-thinker", "custom")
+    # and how the items' user text was built (the items carry it; see load_benchmark).
+    system_prompt_choice: str = "project"
+    prompt_style: PromptStyle = "vlmevalkit"
     do_sample: bool = False  # greedy
     max_new_tokens: int = Field(MAX_NEW_TOKENS, gt=0)
     max_pixels: int = Field(MAX_PIXELS, gt=0)

@@ -25,11 +25,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from vlaa.benchmarks import vlmevalkit
 from vlaa.benchmarks.items import (
     EvalItem,
     ImageResolver,
     Source,
-    build_prompt,
+    choose_prompt,
     find_one,
     format_options,
     read_records,
@@ -49,7 +50,12 @@ def parse_options(text: str) -> dict[str, str]:
 
 
 def load(
-    root: Path, *, limit: int | None, images: ImageResolver, task_instruction: bool = True
+    root: Path,
+    *,
+    limit: int | None,
+    images: ImageResolver,
+    task_instruction: bool = True,
+    prompt_style: str = "training",
 ) -> list[EvalItem]:
     """Items of testmini, ordered by problem group (sub-problems, then the composite one)."""
     path = find_one(
@@ -107,7 +113,13 @@ def load(
                     )
                 ],
                 question=text,
-                prompt=build_prompt(text, "mcq", task_instruction),
+                prompt=choose_prompt(
+                    prompt_style,
+                    vlmevalkit.wemath(question, options),
+                    text,
+                    "mcq",
+                    task_instruction,
+                ),
                 answer=answer,
                 answer_kind="mcq",
                 options=options,

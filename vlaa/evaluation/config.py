@@ -6,15 +6,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vlaa.benchmarks import BENCHMARKS, MAX_PIXELS, EvalProtocol
+from vlaa.benchmarks import BENCHMARKS, MAX_PIXELS, EvalProtocol, PromptStyle
+from vlaa.prompts import NAMED_SYSTEM_PROMPTS, system_prompt_text
 
 GenerationChoice = Literal["auto", "vllm", "transformers"]
 PaperReference = Literal["3b", "7b"]  # the paper's base sizes (render.PAPER_ROWS)
 
 
 class EvaluateStepConfig(BaseModel):
-    """The paper's protocol: greedy decoding, at most 800 new tokens, the training system prompt,
-    images capped at 256*32*32 pixels; benchmarks are opt-in (name -> local copy)."""
+    """The paper's protocol: each benchmark's VLMEvalKit prompt, the training system prompt,
+    greedy decoding, at most 800 new tokens, images capped at 256*32*32 pixels; benchmarks are
+    opt-in (name -> local copy). The synthetic eval split always keeps the training prompts."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -34,6 +36,17 @@ class EvaluateStepConfig(BaseModel):
     benchmark_limit: int | None = Field(
         None, gt=0, description="score only the first N items of each benchmark (smoke runs)"
     )
+    prompt_style: PromptStyle = Field(
+        "vlmevalkit",
+        description="benchmark user text: 'vlmevalkit' (each dataset's own prompt, the paper's) "
+        "or 'training' (the question plus the training task instruction)",
+    )
+    system_prompt: str = Field(
+        "project",
+        min_length=1,
+        description="benchmark system prompt: 'project', 'vlaa-thinker' (the released "
+        "checkpoints' own) or the text of a custom one",
+    )
     paper_reference: PaperReference | None = Field(
         None, description="'3b' or '7b': the paper's rows of that base size in the report"
     )
@@ -51,6 +64,23 @@ class EvaluateStepConfig(BaseModel):
             raise ValueError(f"benchmark(s) {', '.join(empty)} have an empty path")
         return value
 
+    @field_validator("system_prompt")
+    @classmethod
+    def _non_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("system_prompt is blank: name one (project, vlaa-thinker) or a text")
+        return value
+
+    def system_prompt_choice(self) -> str:
+        """``project`` / ``vlaa-thinker`` when named, else ``custom``."""
+        return self.system_prompt if self.system_prompt in NAMED_SYSTEM_PROMPTS else "custom"
+
     def protocol(self) -> EvalProtocol:
         """The decoding / prompting settings for benchmark items under this config."""
-        return EvalProtocol(max_new_tokens=self.max_new_tokens, max_pixels=self.max_pixels)
+        return EvalProtocol(
+            max_new_tokens=self.max_new_tokens,
+            max_pixels=self.max_pixels,
+            system_prompt=system_prompt_text(self.system_prompt),
+            system_prompt_choice=self.system_prompt_choice(),
+            prompt_style=self.prompt_style,
+        )

@@ -1,6 +1,7 @@
 """Evaluation: the synthetic eval split and, when configured, the paper's reasoning benchmarks.
 
-The paper's protocol (PAPER.md, "Evaluation"): the training system prompt, greedy decoding, at
+The paper's protocol (PAPER.md, "Evaluation"): each benchmark's VLMEvalKit prompt (config
+``prompt_style``), the training system prompt (``system_prompt``), greedy decoding, at
 most ``max_new_tokens`` (800) new tokens, images capped at ``max_pixels`` (256*32*32); the
 answer is the text inside ``<answer>`` or else the raw text. The synthetic split is scored with
 the training rewards (accuracy per reward type); each benchmark with its own rules and headline
@@ -47,7 +48,12 @@ def load_benchmarks(config: EvaluateStepConfig) -> dict[str, list[EvalItem]]:
     """Items of every configured benchmark (in registry order); bad data fails here, clearly."""
     loaded: dict[str, list[EvalItem]] = {}
     for name in (name for name in BENCHMARKS if name in config.benchmarks):
-        items = load_benchmark(name, config.benchmarks[name], limit=config.benchmark_limit)
+        items = load_benchmark(
+            name,
+            config.benchmarks[name],
+            limit=config.benchmark_limit,
+            prompt_style=config.prompt_style,
+        )
         if not items:
             raise BenchmarkDataError(f"{name}: no items under {config.benchmarks[name]}")
         loaded[name] = items
@@ -120,6 +126,7 @@ def evaluate_model(model_dir: Path, eval_dir: Path, config: EvaluateStepConfig) 
             "backend": generator.backend,
             "benchmark_limit": config.benchmark_limit,
             "paper_reference": config.paper_reference,
+            "eval_split_prompt": "training",  # the synthetic split keeps the training prompts
             "seconds": timings,
         },
     )

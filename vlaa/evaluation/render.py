@@ -175,10 +175,30 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+# Reports written before prompts could be chosen carry neither key: they used the training
+# system prompt and, on benchmarks, the training instruction.
+SYSTEM_PROMPT_WORDS = {
+    "project": "the training system prompt",
+    "vlaa-thinker": "the VLAA-Thinker release's system prompt",
+    "custom": "a custom system prompt",
+}
+PROMPT_STYLE_WORDS = {
+    "vlmevalkit": "each benchmark's own prompt as VLMEvalKit builds it",
+    "training": "benchmark questions with the training task instruction",
+}
+
+
+def _prompt_words(protocol: dict[str, Any]) -> str:
+    choice = str(protocol.get("system_prompt_choice", "project"))
+    style = str(protocol.get("prompt_style", "training"))
+    system = SYSTEM_PROMPT_WORDS.get(choice, f"system prompt {choice!r}")
+    return f"{system}, {PROMPT_STYLE_WORDS.get(style, f'prompt style {style!r}')}"
+
+
 def _protocol_lines(report: EvalReport, paper_reference: str | None) -> list[str]:
     protocol = report.protocol
     lines = [
-        "Protocol: the training system prompt, greedy decoding, at most "
+        f"Protocol: {_prompt_words(protocol)}, greedy decoding, at most "
         f"{protocol.get('max_new_tokens', '?')} new tokens, images capped at "
         f"{protocol.get('max_pixels', '?')} pixels; the answer is the text inside "
         "`<answer>`, else the raw text. Generation backend: "
