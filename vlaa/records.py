@@ -51,7 +51,8 @@ class Record(BaseModel):
     source: str = Field(min_length=1)
     image: str
     question: str = Field(min_length=1)
-    answer: str | list[float]
+    # Text; a box (4 floats) for iou; or, for open, the annotators' answers (any of them counts).
+    answer: str | list[float] | list[str]
     reward_type: RewardType
     caption: str = ""
     reasoning: str = ""
@@ -67,16 +68,46 @@ class Record(BaseModel):
 
     @field_validator("answer")
     @classmethod
-    def _box_has_four_numbers(cls, value: str | list[float]) -> str | list[float]:
+    def _box_has_four_numbers(
+        cls, value: str | list[float] | list[str]
+    ) -> str | list[float] | list[str]:
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            if not all(v.strip() for v in value):
+                raise ValueError("a list of answers holds an empty answer")
+            return value
         if isinstance(value, list) and len(value) != 4:
             raise ValueError(f"a box answer needs 4 numbers, got {len(value)}")
         return value
 
+    def answers(self) -> list[str]:
+        """Every accepted answer text: the annotators' list, else the one answer's text."""
+        if is_answer_list(self.answer):
+            return list(self.answer)
+        return [self.answer_text()]
+
     def answer_text(self) -> str:
         """The ground truth as the text a model is expected to put inside ``<answer>``."""
+        if is_answer_list(self.answer):
+            return json.dumps(self.answer, ensure_ascii=False)  # parse_answer_list reads it back
         if isinstance(self.answer, list):
             return "[" + ", ".join(f"{v:.3f}" for v in self.answer) + "]"
         return self.answer
+
+
+def is_answer_list(answer: object) -> bool:
+    """Whether ``answer`` is a list of answer texts (not a box)."""
+    return isinstance(answer, list) and bool(answer) and all(isinstance(v, str) for v in answer)
+
+
+def parse_answer_list(text: str) -> list[str] | None:
+    """The answers of ``Record.answer_text()`` of a list (a JSON array of texts), else None."""
+    if not text.startswith("[") or not text.endswith("]"):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if is_answer_list(value) else None
 
 
 def write_records(path: Path, records: Iterable[Record]) -> int:

@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 
 from vlaa.data import rules
-from vlaa.records import REWARD_TYPES, Record, check_relative_image_path
+from vlaa.records import REWARD_TYPES, Record, check_relative_image_path, is_answer_list
 
 REQUIRED_FIELDS: tuple[str, ...] = ("id", "source", "image", "question", "answer", "reward_type")
 UNKNOWN_SOURCE = "unknown"
@@ -204,6 +204,8 @@ def _normalise_answer(record: Record) -> Record:
         if not isinstance(answer, list):
             raise Rejected("invalid_answer", f"iou answer {answer!r} is not a list of 4 numbers")
         return record
+    if record.reward_type == "open" and is_answer_list(answer):
+        return record  # annotators' answers, any of which counts
     if isinstance(answer, list):
         raise Rejected("invalid_answer", f"{record.reward_type} answer is a list, not text")
     if record.reward_type == "digit":

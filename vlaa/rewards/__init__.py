@@ -48,7 +48,7 @@ from vlaa.rewards.math_fastpath import _rounded_key as _rounded_key
 from vlaa.rewards.math_fastpath import _to_sympy as _to_sympy
 from vlaa.rewards.math_monomial import _verify_without_sympy as _verify_without_sympy
 from vlaa.rewards.mcq import normalize_mcq, score_mcq
-from vlaa.rewards.open import OpenScorer, open_reward, score_open
+from vlaa.rewards.open import OpenScorer, open_reward, reference_answers, score_open
 from vlaa.rewards.registry import VERIFIERS, Verifier, score, verifier
 
 __all__ = [
@@ -72,6 +72,7 @@ __all__ = [
     "open_reward",
     "parse_box",
     "parse_number",
+    "reference_answers",
     "score",
     "score_digit",
     "score_iou",

@@ -242,16 +242,18 @@ class RewardRouter:
     ) -> None:
         """``vlaa.rewards.score("open", ...)`` for every sample, with one ``score_batch`` call."""
         items = _UniqueItems()
-        pairs: dict[int, tuple[int, int]] = {}
+        pairs: dict[int, tuple[int, list[int]]] = {}
         for i in samples:
             predicted = rewards.extract_answer(completion_text(completions[i]))
             if not predicted:  # no or empty <answer>: the implicit format reward
                 scores[i] = 0.0
                 continue
             question = question_text(prompts[i])
+            # Any-of answers (annotators' lists) travel as JSON text; the best margin counts.
+            references = rewards.reference_answers(answer[i])
             pairs[i] = (
                 items.add(images[i], question, predicted),
-                items.add(images[i], question, str(answer[i])),
+                [items.add(images[i], question, text) for text in references],
             )
         if not pairs:
             return
@@ -262,9 +264,10 @@ class RewardRouter:
             raise RuntimeError(
                 f"open scorer returned {len(values)} scores for {len(items.answers)} answers"
             )
-        for i, (predicted_at, reference_at) in pairs.items():
-            scores[i] = rewards.open_reward(
-                float(values[predicted_at]), float(values[reference_at]), self.open_beta
+        for i, (predicted_at, references_at) in pairs.items():
+            scores[i] = max(
+                rewards.open_reward(float(values[predicted_at]), float(values[at]), self.open_beta)
+                for at in references_at
             )
 
     @staticmethod

@@ -28,6 +28,19 @@ truths are written ``"[x1, y1, x2, y2]"`` (or a list of 4 numbers); an ``image``
 older tree names the files ``train-sft.json`` / ``train-grpo.json``; those are read when the
 released names are absent.
 
+Verifier type (not confirmed): neither the release README nor the repository
+(UCSC-VLAA/VLAA-Thinking at a2c9678) names a per-record verifier field, and no GRPO sample is
+published. A public third-party preprocessing script for ``VLAA-Thinking-GRPO-25K.json`` counts
+a ``verifier_type`` field, so that name is read first, then the likely ``reward_type`` and
+``verifier`` (``VERIFIER_FIELDS``). Its value names one of the five verifiers, also in the
+spellings of ``VERIFIER_ALIASES`` (``multiple_choice``, ``bbox``, ``open_ended``, ...); when
+present it must agree with the image folder's type, else the row is quarantined
+(``reward_type_mismatch``; an unknown name is ``invalid_field``). Absent, the folder decides.
+
+DocVQA / VizWiz ground truths may be lists of annotators' answers: for ``open`` a non-empty list
+of texts is kept as the record's answer (any of them counts when scoring); a list for any other
+type is ``invalid_answer``.
+
 Mapping to records (``vlaa.records.Record`` fields)
 ---------------------------------------------------
 ``source`` = the ``<source>`` folder of the image path; ``reward_type`` from PAPER.md's table
@@ -65,7 +78,7 @@ import ijson
 from vlaa.boxes import json_box
 from vlaa.data import rules
 from vlaa.data.sources.base import BOTH_ROLES, SourceError, SourceReader, SourceRow, SourceSpec
-from vlaa.records import IMAGES_DIR, check_relative_image_path
+from vlaa.records import IMAGES_DIR, REWARD_TYPES, check_relative_image_path, is_answer_list
 
 SFT_FILE = "VLAA-Thinking-SFT-126K.json"
 GRPO_FILE = "VLAA-Thinking-GRPO-25K.json"
@@ -86,6 +99,20 @@ REWARD_TYPE_BY_FOLDER: dict[str, str] = {
     "allava_laion": "open",
     "coco": "iou",  # LLaVA-CoT COCO
     "vg": "iou",  # LLaVA-CoT VisualGenome
+}
+
+# Per-record verifier type, most likely name first (module docstring: not confirmed).
+VERIFIER_FIELDS: tuple[str, ...] = ("verifier_type", "reward_type", "verifier")
+VERIFIER_ALIASES: dict[str, str] = {
+    **{name: name for name in REWARD_TYPES},
+    "number": "digit",
+    "numeric": "digit",
+    "multiple_choice": "mcq",
+    "choice": "mcq",
+    "bbox": "iou",
+    "grounding": "iou",
+    "open_ended": "open",
+    "general": "open",
 }
 
 ANSWER_TEXT_FIELD = "ds_answer"
@@ -352,6 +379,9 @@ def map_released(
             "unknown_source",
             f"image folder {source!r} is not a known source ({known})",
         )
+    problem = _verifier_problem(released, source, reward_type)
+    if problem:
+        return partial, problem
     answer, problem = ground_truth(released["gt"], reward_type)
     if problem:
         return partial, problem
@@ -380,6 +410,25 @@ def map_released(
         "meta": meta,
     }
     return record, None
+
+
+def _verifier_problem(released: dict[str, Any], source: str, reward_type: str) -> Problem | None:
+    """A declared verifier type that is unknown or contradicts the image folder's type."""
+    field = next((name for name in VERIFIER_FIELDS if released.get(name) not in (None, "")), None)
+    if field is None:
+        return None
+    value = released[field]
+    key = str(value).strip().lower().replace("-", "_").replace(" ", "_")
+    declared = VERIFIER_ALIASES.get(key) if isinstance(value, str) else None
+    if declared is None:
+        known = ", ".join(REWARD_TYPES)
+        return "invalid_field", f"{field} {value!r} names no verifier ({known})"
+    if declared != reward_type:
+        return (
+            "reward_type_mismatch",
+            f"{field} {value!r} contradicts image folder {source!r}, whose type is {reward_type}",
+        )
+    return None
 
 
 def _type_problem(released: dict[str, Any]) -> Problem | None:
@@ -417,8 +466,9 @@ def normalise_image_path(raw: str) -> tuple[str, Problem | None]:
     return path, None
 
 
-def ground_truth(gt: Any, reward_type: str) -> tuple[str | list[float], Problem | None]:
-    """The record answer for a released ``gt``: a box for ``iou``, else text."""
+def ground_truth(gt: Any, reward_type: str) -> tuple[str | list[float] | list[str], Problem | None]:
+    """The record answer for a released ``gt``: a box for ``iou``, a list of annotators'
+    answers for ``open`` when ``gt`` is one, else text."""
     if reward_type == "iou":
         box = json_box(gt)
         if box is None:
@@ -426,6 +476,12 @@ def ground_truth(gt: Any, reward_type: str) -> tuple[str | list[float], Problem 
         return box, None
     if _is_number(gt):
         return str(gt), None
+    if reward_type == "open" and isinstance(gt, list):
+        texts = [v for v in gt if isinstance(v, str | int | float) and not isinstance(v, bool)]
+        answers = [str(v).strip() for v in texts]
+        if len(answers) != len(gt) or not is_answer_list(answers) or not all(answers):
+            return "", ("invalid_answer", f"open ground truth {gt!r} is not a list of answers")
+        return answers, None
     if not isinstance(gt, str):
         return "", ("invalid_answer", f"{reward_type} ground truth is a JSON {type(gt).__name__}")
     if FINAL_ANSWER_MARK in gt:
