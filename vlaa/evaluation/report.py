@@ -81,6 +81,8 @@ class BenchmarkResult(BaseModel):
 
     n: int | None = None
     accuracy: float | None = None
+    # Items the release left with an empty question or answer: in ``n``, scored as misses.
+    empty_items: int | None = None
     headline_metric: str = ACCURACY
     headline: float | None = None
     samples: list[dict[str, Any]] = Field(default_factory=list)
