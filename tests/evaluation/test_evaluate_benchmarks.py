@@ -305,7 +305,7 @@ def test_logicvista_release_with_its_empty_record_is_evaluated(
     report = evaluate_model(tiny_model_dir, tiny_dataset["eval"], config)
 
     result = report.benchmarks["logicvista"]
-    assert (result.n, result.empty_items) == (3, 1)
+    assert (result.n, result.extra("empty_items")) == (3, 1)
     rows = {row["id"]: row for row in result.samples}
     assert rows["v1_382"]["empty_fields"] == ["question", "answer"]
     assert rows["v1_382"]["correct"] is False

@@ -74,15 +74,15 @@ class BenchmarkResult(BaseModel):
     """One benchmark's aggregate (``vlaa.benchmarks.aggregate``) and its scored rows.
 
     Fields are optional so a hand-written base report with only ``headline`` still reads;
-    benchmark-specific extras (DynaMath's worst case, WeMath's counts) stay as extra fields.
+    benchmark-specific extras (DynaMath's worst case, WeMath's counts) and ``empty_items``
+    (items kept with an empty question or answer, scored as misses) stay as extra fields, so
+    older reports without them round-trip unchanged.
     """
 
     model_config = ConfigDict(extra="allow")
 
     n: int | None = None
     accuracy: float | None = None
-    # Items the release left with an empty question or answer: in ``n``, scored as misses.
-    empty_items: int | None = None
     headline_metric: str = ACCURACY
     headline: float | None = None
     samples: list[dict[str, Any]] = Field(default_factory=list)
