@@ -737,7 +737,10 @@ def test_score_prediction_end_to_end() -> None:
     assert score == ItemScore(id="3", benchmark="mathvista", prediction="1.452", correct=True)
     assert not score_prediction(item, "<answer></answer>").correct
     mcq = _item("mcq", "C", options={"A": "3", "B": "4", "C": "5"})
-    assert score_prediction(mcq, "The sides are five, so (C).").correct is False  # no tag: raw
+    # No tag: the raw text is scored; it names C as VLMEvalKit's matcher reads it (one label
+    # among the last four words), so it is right; naming no option is wrong.
+    assert score_prediction(mcq, "The sides are five, so (C).").correct is True
+    assert score_prediction(mcq, "The sides are five.").correct is False
     assert score_prediction(mcq, "<answer>(C)</answer>").correct
 
 
@@ -751,7 +754,13 @@ def _scores(items: list[EvalItem], right: set[str]) -> list[ItemScore]:
 def test_accuracy_and_headline() -> None:
     items = [_item("mcq", "A", id=str(n), benchmark="logicvista") for n in range(4)]
     metrics = aggregate("logicvista", items, _scores(items, {"0", "2", "3"}))
-    assert metrics == {"n": 4, "accuracy": 0.75, "headline_metric": "accuracy", "headline": 0.75}
+    assert metrics == {
+        "n": 4,
+        "accuracy": 0.75,
+        "empty_items": 0,
+        "headline_metric": "accuracy",
+        "headline": 0.75,
+    }
     with pytest.raises(ValueError, match="1 items have no score: 3"):
         aggregate("logicvista", items, _scores(items[:3], set()))
 

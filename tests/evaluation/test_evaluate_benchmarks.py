@@ -21,6 +21,7 @@ import pytest
 import yaml
 from PIL import Image
 from pydantic import ValidationError
+from test_benchmark_empty_records import logicvista_release
 from test_benchmarks import (
     MATHVISTA_PARQUET,
     _dynamath_root,
@@ -287,6 +288,35 @@ def test_synthetic_only_run_keeps_its_metrics(
     chart = write_reports(report, tmp_path / "r.md", tmp_path / "r.html", paper_reference="7b")
     assert chart.startswith(PNG_MAGIC)
     assert "paper:" not in (tmp_path / "r.md").read_text()  # no benchmark: no paper column
+
+
+def test_logicvista_release_with_its_empty_record_is_evaluated(
+    tiny_model_dir: Path, tiny_dataset: dict[str, Path], tmp_path: Path
+) -> None:
+    # The official layout holds a record with an empty question and answer (v1_382): the run
+    # completes, the item is generated for, scored as a miss and counted.
+    root = logicvista_release(tmp_path / "LogicVista")
+    config = EvaluateStepConfig(
+        max_new_tokens=8,
+        max_samples=2,
+        generation="transformers",
+        benchmarks={"logicvista": str(root)},
+    )
+    report = evaluate_model(tiny_model_dir, tiny_dataset["eval"], config)
+
+    result = report.benchmarks["logicvista"]
+    assert (result.n, result.extra("empty_items")) == (3, 1)
+    rows = {row["id"]: row for row in result.samples}
+    assert rows["v1_382"]["empty_fields"] == ["question", "answer"]
+    assert rows["v1_382"]["correct"] is False
+    assert rows["v1_0"]["empty_fields"] == []
+    assert result.accuracy == pytest.approx(sum(r["correct"] for r in rows.values()) / 3)
+    assert (
+        EvalReport.model_validate_json(report.model_dump_json())
+        .benchmarks["logicvista"]
+        .empty_items
+        == 1
+    )
 
 
 # ----------------------------------------------------------------------------- report

@@ -171,6 +171,13 @@ def test_digit_accepts_numeric_ground_truth() -> None:
         ("C 12 cm", "C"),
         ("Option D", "D"),
         ("The answer is (E)", "E"),
+        ("B, 12 cm", "B"),  # label, comma, the option's value
+        ("C:45°", "C"),  # label glued to its value
+        ("D; x = 3", "D"),
+        ("Answer: B, 60°", "B"),
+        ("A, C", None),  # a list of labels names no single option
+        ("A, B, C, D", None),
+        ("A,C", None),
         ("a cat", None),  # an article, not an option
         ("60°", None),
         ("", None),
@@ -192,6 +199,9 @@ def test_normalize_mcq(text: str, letter: str | None) -> None:
         ("60°", "B", 0.0),
         ("60°", "60°", 1.0),  # no letter on either side: normalised text equality
         ("AB", "A", 0.0),
+        ("B, 12 cm", "B", 1.0),
+        ("C:45°", "C", 1.0),
+        ("A, B, C, D", "A", 0.0),  # hedging over every option earns nothing
     ],
 )
 def test_mcq(predicted: str, truth: str, expected: float) -> None:

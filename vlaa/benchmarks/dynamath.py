@@ -30,6 +30,7 @@ from vlaa.benchmarks.items import (
     ImageResolver,
     Source,
     choose_prompt,
+    content_text,
     find_all,
     read_records,
     require,
@@ -100,8 +101,9 @@ def _item(
     prompt_style: str,
 ) -> EvalItem:
     item_id = f"{seed}-variant{variant}"
-    question = require_text(record, "question", source, seed)
-    answer = require_text(record, "ground_truth", source, seed)
+    empty: list[str] = []
+    question = content_text(record, "question", source, seed, empty)
+    answer = content_text(record, "ground_truth", source, seed, empty, name="answer")
     answer_type = require_text(record, "answer_type", source, seed)
     tolerance = None
     if answer_type == "multiple choice":
@@ -135,6 +137,7 @@ def _item(
         answer=answer,
         answer_kind=kind,
         tolerance=tolerance,
+        empty_fields=empty,
         meta={
             "seed_id": seed,
             "variant": variant,

@@ -51,8 +51,8 @@ class EvalItem(BaseModel):
     benchmark: str = Field(min_length=1)
     images: list[str] = Field(min_length=1, description="absolute local image paths")
     question: str = Field(description="the benchmark's question text, options included")
-    prompt: str = Field(min_length=1, description="the user turn's text as the model sees it")
-    answer: str = Field(min_length=1, description="ground truth: option label(s) for mcq")
+    prompt: str = Field(description="the user turn's text as the model sees it")
+    answer: str = Field(description="ground truth: option label(s) for mcq")
     answer_kind: AnswerKind
     options: dict[str, str] = Field(
         default_factory=dict, description="option label -> option text, when the text is known"
@@ -62,6 +62,10 @@ class EvalItem(BaseModel):
     meta: dict[str, Any] = Field(
         default_factory=dict, description="benchmark metadata, incl. what grouped scores need"
     )
+    empty_fields: list[str] = Field(
+        default_factory=list,
+        description="fields the release left empty: the item is kept, scored as a miss, counted",
+    )
 
     @field_validator("images")
     @classmethod
@@ -70,6 +74,15 @@ class EvalItem(BaseModel):
             if not Path(path).is_absolute():
                 raise ValueError(f"image path {path!r} is not absolute")
         return value
+
+    @model_validator(mode="after")
+    def _empty_only_when_declared(self) -> EvalItem:
+        # An empty answer or prompt is a release's gap, never an adapter's slip.
+        if not self.answer.strip() and "answer" not in self.empty_fields:
+            raise ValueError("answer is empty but 'answer' is not in empty_fields")
+        if not self.prompt.strip() and "question" not in self.empty_fields:
+            raise ValueError("prompt is empty but 'question' is not in empty_fields")
+        return self
 
     @model_validator(mode="after")
     def _numeric_rule_only_for_numbers(self) -> EvalItem:
@@ -173,6 +186,30 @@ def require_text(
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise source.error(record_id, f"field {field!r} is not text: {type(value).__name__}")
     return str(value).strip()
+
+
+def content_text(
+    record: Mapping[str, Any],
+    field: str,
+    source: Source,
+    record_id: object,
+    empty: list[str],
+    *,
+    name: str | None = None,
+) -> str:
+    """A question or answer field; empty or null is kept as ``""`` and noted in ``empty``.
+
+    Releases hold such records (LogicVista's ``v1_382``); their authors keep the item and score
+    it as a miss, so adapters do too. A missing field is still an error. ``name`` is the
+    ``EvalItem`` field it fills (``question`` / ``answer``), default ``field``.
+    """
+    if field not in record:
+        raise source.error(record_id, f"missing field {field!r}")
+    value = record[field]
+    if value is None or (isinstance(value, str) and not value.strip()):
+        empty.append(name or field)
+        return ""
+    return require_text(record, field, source, record_id)
 
 
 def find_one(root: Path, patterns: Sequence[str], what: str, benchmark: str) -> Path:

@@ -11,6 +11,11 @@ Published layout (confirmed from the repository's ``data/README.md`` and ``data/
 inside the question text or the image, so items carry no option texts. Answers are option
 labels, a few of them several (``"A, C"``) or digits (``"3"`` for "Select from 1-5"); all
 are scored as multiple choice on the exact label set.
+
+The release has a record with an empty question and answer (``v1_382``; its image is there).
+Its authors' harness keeps it and scores it as a miss (VLMEvalKit's ``LogicVista_auxeval``
+compares the judge's letters with an empty answer), so accuracy is over all 448 records; the
+item is kept here too, scored as a miss and counted as ``empty_items``.
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ from vlaa.benchmarks.items import (
     ImageResolver,
     Source,
     choose_prompt,
+    content_text,
     find_one,
     read_records,
     require,
-    require_text,
 )
 
 NAME = "logicvista"
@@ -49,8 +54,9 @@ def load(
         if limit is not None and len(items) >= limit:
             break
         record_id = key if key is not None else str(record.get("id", f"#{index}"))
-        question = require_text(record, "question", source, record_id)
-        answer = require_text(record, "answer", source, record_id)
+        empty: list[str] = []
+        question = content_text(record, "question", source, record_id, empty)
+        answer = content_text(record, "answer", source, record_id, empty)
         image = require(record, "imagename", source, record_id)
         items.append(
             EvalItem(
@@ -75,6 +81,7 @@ def load(
                 ),
                 answer=answer,
                 answer_kind="mcq",
+                empty_fields=empty,
                 meta={
                     "skill": record.get("skill") or [],
                     "capability": record.get("capability") or [],

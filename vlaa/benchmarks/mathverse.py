@@ -30,6 +30,7 @@ from vlaa.benchmarks.items import (
     ImageResolver,
     Source,
     choose_prompt,
+    content_text,
     find_one,
     read_records,
     require,
@@ -66,7 +67,8 @@ def load(
         version = require_text(record, "problem_version", source, record_id)
         if version not in versions:
             continue
-        answer = require_text(record, "answer", source, record_id)
+        empty: list[str] = []
+        answer = content_text(record, "answer", source, record_id, empty)
         question_type = require_text(record, "question_type", source, record_id)
         if question_type not in ("multi-choice", "free-form"):
             raise source.error(record_id, f"unknown question_type {question_type!r}")
@@ -78,11 +80,14 @@ def load(
             ),
             None,
         )
-        if text is None:
+        if text is None and not any(f in record for f in ("query_cot", "query_wo", "question")):
             raise source.error(record_id, "missing field 'query_cot' (and no query_wo/question)")
+        if text is None:  # present but empty: kept, scored as a miss
+            text = ""
+            empty.append("question")
         kind = "mcq" if question_type == "multi-choice" else "free_form"
         options = _options(str(record.get("question_for_eval") or record.get("question") or ""))
-        if kind == "mcq":
+        if kind == "mcq" and answer:
             answer = _answer_label(answer, options, source, record_id)
         image = require(record, "image", source, record_id)
         items.append(
@@ -109,6 +114,7 @@ def load(
                 answer=answer,
                 answer_kind=kind,
                 options=options if kind == "mcq" else {},
+                empty_fields=empty,
                 meta={
                     "problem_index": str(record.get("problem_index", "")),
                     "problem_version": version,

@@ -25,6 +25,7 @@ from vlaa.benchmarks.items import (
     ImageResolver,
     Source,
     choose_prompt,
+    content_text,
     find_one,
     format_options,
     option_labels,
@@ -58,14 +59,15 @@ def load(
         if limit is not None and len(items) >= limit:
             break
         record_id = require_text(record, "id", source, f"#{index}")
-        question = require_text(record, "question", source, record_id)
-        answer = require_text(record, "answer", source, record_id)
+        empty: list[str] = []
+        question = content_text(record, "question", source, record_id, empty)
+        answer = content_text(record, "answer", source, record_id, empty)
         raw_options = require(record, "options", source, record_id)
         if not isinstance(raw_options, list):
             raise source.error(record_id, "field 'options' must be a list")
         options = dict(zip(option_labels(len(raw_options)), map(str, raw_options), strict=True))
         if options:
-            if answer.upper() not in options:
+            if answer and answer.upper() not in options:
                 raise source.error(record_id, f"answer {answer!r} is not an option letter")
             kind, answer = "mcq", answer.upper()
             text = f"{question}\n{format_options(options)}"
@@ -97,6 +99,7 @@ def load(
                 answer=answer,
                 answer_kind=kind,
                 options=options,
+                empty_fields=empty,
                 meta={
                     "level": record.get("level"),
                     "subject": record.get("subject") or "",

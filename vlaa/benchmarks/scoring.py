@@ -5,22 +5,25 @@ extraction, thinking ignored), else the raw completion. No LLM judge is used (VL
 one for answer extraction on some benchmarks), so an answer must name its option or value
 itself; rules per answer kind:
 
-- ``mcq``: the option label(s) the answer names (``B``, ``(B)``, ``Option B``, ``A, C``), or
-  an option's text when the item knows it; multi-answer questions (LogicVista) need the exact set.
+- ``mcq``: the option label(s) the answer names, by VLMEvalKit's rule-based matcher plus a
+  multi-answer rule (``vlaa.benchmarks.options``); multi-answer questions (LogicVista) need
+  the exact set.
 - ``numeric``: the number in the answer (plain, ``1,000``, ``35%``, LaTeX such as ``\\frac{1}{2}``
-  or ``2\\pi`` via Math-Verify), rounded to the item's precision (MathVista) or within its
-  absolute tolerance (DynaMath), else exact.
+  or ``2\\pi`` via Math-Verify), within the item's absolute tolerance (DynaMath), else exact.
+  MathVista's integers, floats and lists follow its ``calculate_score.py``
+  (``vlaa.benchmarks.mathvista.mathvista_correct``).
 - ``free_form``: Math-Verify equivalence (``vlaa.rewards.score_math``) or equal text, ignoring
   case and spacing.
 
 Aggregates: accuracy for every benchmark; DynaMath adds worst-case accuracy over each seed
 question's variants; WeMath adds its authors' four-dimensional metrics and strict/loose scores.
+
+An item kept with an empty question or answer (``EvalItem.empty_fields``; LogicVista's release
+has one) is scored as a miss, as its authors' harness does, and counted as ``empty_items``.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -28,19 +31,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from vlaa.benchmarks.items import EvalItem
+from vlaa.benchmarks.mathvista import mathvista_correct
+from vlaa.benchmarks.numbers import parse_numeric
+from vlaa.benchmarks.options import mcq_correct, text_key
 from vlaa.benchmarks.protocol import HEADLINE_METRICS
-
-# Math-Verify helpers are reused from the reward code so evaluation parses LaTeX exactly as
-# the math reward does (same wrapping, same SIGALRM-only-on-the-main-thread timeout rule).
-from vlaa.rewards import (
-    MAX_NUMBER_CHARS,
-    _math_parse,
-    _math_timeout,
-    extract_answer,
-    normalize_mcq,
-    parse_number,
-    score_math,
-)
+from vlaa.rewards import extract_answer, score_math
 
 
 class ItemScore(BaseModel):
@@ -76,8 +71,12 @@ def score_prediction(item: EvalItem, completion: str) -> ItemScore:
 
 def is_correct(item: EvalItem, prediction: str) -> bool:
     """Whether an already extracted prediction answers ``item``."""
-    if not prediction.strip():
+    if not prediction.strip() or item.empty_fields:
         return False
+    if item.benchmark == "mathvista":
+        verdict = mathvista_correct(item, prediction)
+        if verdict is not None:
+            return verdict
     if item.answer_kind == "mcq":
         return mcq_correct(prediction, item.answer, item.options)
     if item.answer_kind == "numeric":
@@ -85,105 +84,7 @@ def is_correct(item: EvalItem, prediction: str) -> bool:
     return free_form_correct(prediction, item.answer)
 
 
-# ----------------------------------------------------------------------------- mcq
-
-# Words that may surround option labels in an answer: "Options A and C", "the answer is B".
-_LABEL_FILLER = frozenset(
-    {"the", "correct", "answer", "answers", "is", "are", "and", "or", "both"}
-    | {"option", "options", "choice", "choices"}
-)
-_WORD = re.compile(r"[A-Za-z0-9]+")
-
-
-def _text_key(text: str) -> str:
-    """Case-, space- and final-period-insensitive form for comparing option texts."""
-    return " ".join(text.casefold().split()).rstrip(".").strip()
-
-
-def option_label_set(text: str, options: Mapping[str, str] | None = None) -> frozenset[str] | None:
-    """The option labels an answer names, or ``None`` if it names none.
-
-    Tried in order: a bare list of single-character labels (``A``, ``A, C``, ``3``,
-    ``Options B and D``); one label in the forms ``vlaa.rewards.normalize_mcq`` accepts
-    (``(B) 60°``, ``B. text``, ``Answer: B``); the exact text of one option. When the
-    options are known, labels that are not among them (the answer ``5`` to choices
-    ``3, 4, 5, 6``) give way to an option-text match.
-    """
-    words = [w for w in _WORD.findall(text) if w.casefold() not in _LABEL_FILLER]
-    bare: frozenset[str] | None = None
-    if words and all(len(w) == 1 for w in words) and len(words) <= 26:
-        bare = frozenset(w.upper() for w in words)
-        if not options or bare <= options.keys():
-            return bare
-    letter = normalize_mcq(text)
-    if letter is not None and (not options or letter in options):
-        return frozenset({letter})
-    if options:
-        key = _text_key(text)
-        named = [label for label, option in options.items() if key and _text_key(option) == key]
-        if len(named) == 1:
-            return frozenset(named)
-    if bare is not None:
-        return bare
-    return frozenset({letter}) if letter is not None else None
-
-
-def mcq_correct(prediction: str, answer: str, options: Mapping[str, str] | None = None) -> bool:
-    """The prediction names exactly the ground truth's option label(s)."""
-    expected = option_label_set(answer)
-    got = option_label_set(prediction, options)
-    return expected is not None and got == expected
-
-
 # ----------------------------------------------------------------------------- numeric
-
-_LEADING_NUMBER = re.compile(r"\s*([+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+)")
-
-
-def parse_numeric(text: str) -> float | None:
-    """The number an answer states, or ``None``.
-
-    Plain numbers first (``vlaa.rewards.parse_number``; a trailing ``%`` is dropped because
-    benchmarks store percentages as plain numbers), then Math-Verify's reading of LaTeX
-    (``\\frac{3}{4}``, ``2\\pi``, ``\\sqrt{2}``, ``x = 5``), then a number leading the text
-    (``5 cm``, ``45°``).
-    """
-    cleaned = text.strip().rstrip(".").strip()
-    if cleaned.endswith("%"):
-        cleaned = cleaned[:-1].strip()
-    plain = parse_number(cleaned)
-    if plain is not None:
-        return float(plain)
-    value = _math_verify_number(cleaned)
-    if value is not None:
-        return value
-    match = _LEADING_NUMBER.match(cleaned)
-    if match and len(match.group(1)) <= MAX_NUMBER_CHARS:
-        return float(match.group(1).replace(",", ""))
-    return None
-
-
-def _math_verify_number(text: str) -> float | None:
-    from math_verify.errors import TimeoutException
-    from sympy import Eq
-
-    if len(text) > 200:  # no real numeric answer is longer; keeps sympy's cost bounded
-        return None
-    try:
-        parsed = _math_parse(text, _math_timeout())
-    except (Exception, TimeoutException):  # Math-Verify's timeout is a BaseException
-        return None
-    for expr in parsed:
-        if isinstance(expr, Eq):  # "x = 5" states the value on the right
-            expr = expr.rhs
-        if getattr(expr, "is_number", False):
-            try:
-                value = complex(expr.evalf())
-            except (TypeError, ValueError):
-                continue
-            if value.imag == 0 and math.isfinite(value.real):
-                return value.real
-    return None
 
 
 def numeric_correct(
@@ -214,7 +115,7 @@ def numeric_correct(
 
 def free_form_correct(prediction: str, answer: str) -> bool:
     """Math-Verify equivalence, or the same text ignoring case and spacing."""
-    if _text_key(prediction) == _text_key(answer) and _text_key(answer):
+    if text_key(prediction) == text_key(answer) and text_key(answer):
         return True
     return score_math(prediction, answer) == 1.0
 
@@ -229,12 +130,14 @@ def aggregate(
 
     ``headline`` is the value of the metric the paper reports for the benchmark
     (``vlaa.benchmarks.protocol.HEADLINE_METRICS``); every value is a fraction in [0, 1]
-    except counts.
+    except counts. ``empty_items`` counts items kept with an empty question or answer; they
+    are in ``n`` and scored as misses.
     """
     correct = _verdicts(items, scores)
     metrics: dict[str, Any] = {
         "n": len(items),
         "accuracy": sum(correct.values()) / len(items) if items else 0.0,
+        "empty_items": sum(bool(item.empty_fields) for item in items),
     }
     if benchmark == "dynamath":
         metrics.update(dynamath_metrics(items, correct))

@@ -31,6 +31,7 @@ from vlaa.benchmarks.items import (
     ImageResolver,
     Source,
     choose_prompt,
+    content_text,
     find_one,
     format_options,
     read_records,
@@ -94,12 +95,13 @@ def load(
         if item_id in seen:
             raise source.error(group, f"role {role!r} appears twice in group {group!r}")
         seen.add(item_id)
-        question = require_text(record, "question", source, group)
-        answer = require_text(record, "answer", source, group).upper()
+        empty: list[str] = []
+        question = content_text(record, "question", source, group, empty)
+        answer = content_text(record, "answer", source, group, empty).upper()
         options = parse_options(require_text(record, "option", source, group))
         if not options:
             raise source.error(group, "field 'option' lists no options ('A. ...;B. ...')")
-        if answer not in options:
+        if answer and answer not in options:
             raise source.error(group, f"answer {answer!r} is not one of options {list(options)}")
         text = f"{question}\n{format_options(options)}"
         image = require(record, "image_path", source, group)
@@ -123,6 +125,7 @@ def load(
                 answer=answer,
                 answer_kind="mcq",
                 options=options,
+                empty_fields=empty,
                 meta={
                     "group": group,
                     "role": role,

@@ -171,6 +171,7 @@ def score_benchmark(
             "answer_kind": item.answer_kind,
             "prediction": score.prediction,
             "correct": score.correct,
+            "empty_fields": item.empty_fields,
             "completion": completion,
         }
         for item, score, completion in zip(items, scores, completions, strict=True)

@@ -74,7 +74,9 @@ class BenchmarkResult(BaseModel):
     """One benchmark's aggregate (``vlaa.benchmarks.aggregate``) and its scored rows.
 
     Fields are optional so a hand-written base report with only ``headline`` still reads;
-    benchmark-specific extras (DynaMath's worst case, WeMath's counts) stay as extra fields.
+    benchmark-specific extras (DynaMath's worst case, WeMath's counts) and ``empty_items``
+    (items kept with an empty question or answer, scored as misses) stay as extra fields, so
+    older reports without them round-trip unchanged.
     """
 
     model_config = ConfigDict(extra="allow")

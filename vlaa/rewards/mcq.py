@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import re
 
-# "A", "A)", "A.", "A:", "(a)", "[B]", "A. text", "(B) 60°", "Option C", "Answer: D".
+# "A", "A)", "A.", "A:", "(a)", "[B]", "A. text", "(B) 60°", "Option C", "Answer: D",
+# "B, 12 cm", "C:45°".
 _MCQ_BRACKETED = re.compile(r"[(\[]\s*([A-Za-z])\s*[)\]]")
 _MCQ_LETTER = re.compile(r"([A-Za-z])(?:\s*[.):](?:\s|$)|\s*[.):]?$)")
 _MCQ_UPPER_WITH_TEXT = re.compile(r"([A-Z])\s+\S")
+# "B, 12 cm", "C:45°", "D; 3": an upper-case label, a separator and the option's value (forms
+# VLMEvalKit's can_infer_option accepts). The value must not be another lone label, so a list
+# such as "A, C" or "A, B, C, D" never reads as its first letter (no reward for hedging).
+_MCQ_UPPER_SEPARATED = re.compile(r"([A-Z])\s*[,:;]\s*(?![A-Z](?:\W|$))\S")
 _MCQ_PREFIX = re.compile(
     r"(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)\b\s*(?:is\b\s*)?:?\s*", re.IGNORECASE
 )
@@ -22,7 +27,7 @@ def normalize_mcq(text: str) -> str | None:
     prefix = _MCQ_PREFIX.match(cleaned)
     if prefix:
         cleaned = cleaned[prefix.end() :]
-    for pattern in (_MCQ_BRACKETED, _MCQ_LETTER, _MCQ_UPPER_WITH_TEXT):
+    for pattern in (_MCQ_BRACKETED, _MCQ_LETTER, _MCQ_UPPER_WITH_TEXT, _MCQ_UPPER_SEPARATED):
         match = pattern.match(cleaned)
         if match:
             return match.group(1).upper()

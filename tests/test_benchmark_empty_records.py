@@ -1,0 +1,134 @@
+"""Records a release leaves with an empty question or answer: kept, scored as misses, counted.
+
+LogicVista's ``data/dataset.json`` holds one (``v1_382``: question, answer and reasoning are
+``""``; its image exists). Its authors' harness keeps it, so accuracy is over all 448 records.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_benchmarks import (
+    MATHVISTA_PARQUET,
+    _load,
+    _mathverse_records,
+    _mathvista_rows,
+    _wemath_records,
+    _write_json,
+    _write_parquet,
+    _write_png,
+)
+
+from vlaa.benchmarks import BenchmarkDataError, EvalItem, aggregate, score_prediction
+
+
+def _logicvista_record(question: str, answer: str, skill: str) -> dict[str, Any]:
+    """A record with the field names of the official ``data/dataset.json``."""
+    return {
+        "question": question,
+        "answer": answer,
+        "reasoning": "",
+        "skill": [skill],
+        "broad_capability": ["diagram"],
+        "specific_capability": ["3d pattern"],
+        "imagesource": "assessmentday",
+        "sourcelink": "https://www.assessmentday.com/buy/spatial-reasoning.htm",
+        "liscenced": "true",
+    }
+
+
+def logicvista_release(root: Path) -> Path:
+    """LogicVista in its published layout, with the release's empty record ``v1_382``."""
+    records = {
+        "v1_0": _logicvista_record(
+            "What choice (A, B, C, or D) fits the pattern?", "C", "inductive"
+        ),
+        "v1_381": _logicvista_record("Which figure is a rotation of the object?", "B", "spatial"),
+        "v1_382": _logicvista_record("", "", "spatial"),
+    }
+    data = {}
+    for key, record in records.items():
+        _write_png(root / "data" / "images" / f"{key}.png")
+        data[key] = {"imagename": f"{key}.png", **record}
+    _write_json(root / "data" / "dataset.json", data)
+    return root
+
+
+def test_logicvista_keeps_the_empty_record_and_scores_it_as_a_miss(tmp_path: Path) -> None:
+    items = _load("logicvista", logicvista_release(tmp_path / "LogicVista"), tmp_path)
+
+    assert [item.id for item in items] == ["v1_0", "v1_381", "v1_382"]
+    empty = items[2]
+    assert empty.empty_fields == ["question", "answer"]
+    assert (empty.question, empty.answer) == ("", "")
+    assert [item.empty_fields for item in items[:2]] == [[], []]
+    # Whatever the model says, the empty item is a miss; the others score as usual.
+    for completion in ("<answer>A</answer>", "<answer></answer>", ""):
+        assert not score_prediction(empty, completion).correct
+    scores = [score_prediction(item, "<answer>C</answer>") for item in items]
+    assert [score.correct for score in scores] == [True, False, False]
+    metrics = aggregate("logicvista", items, scores)
+    assert (metrics["n"], metrics["empty_items"]) == (3, 1)
+    assert metrics["accuracy"] == pytest.approx(1 / 3)  # the empty item is in the denominator
+
+
+def test_empty_prompt_is_allowed_only_for_an_empty_question(tmp_path: Path) -> None:
+    root = logicvista_release(tmp_path / "LogicVista")
+    items = _load("logicvista", root, tmp_path, task_instruction=False)
+    assert items[2].prompt == ""
+    fields = items[2].model_dump()
+    for dropped in ("question", "answer"):
+        broken = {**fields, "empty_fields": [f for f in fields["empty_fields"] if f != dropped]}
+        with pytest.raises(ValueError, match=f"'{dropped}' is not in empty_fields"):
+            EvalItem.model_validate(broken)
+
+
+def test_a_missing_field_is_still_an_error(tmp_path: Path) -> None:
+    root = logicvista_release(tmp_path / "LogicVista")
+    path = root / "data" / "dataset.json"
+    path.write_text(path.read_text().replace('"answer": "",', ""), encoding="utf-8")
+    with pytest.raises(BenchmarkDataError, match=r"record 'v1_382': missing field 'answer'"):
+        _load("logicvista", root, tmp_path)
+
+
+def test_every_loader_keeps_an_empty_answer(tmp_path: Path) -> None:
+    # MathVista (Parquet): an empty answer of a multiple-choice and of an integer question.
+    rows = _mathvista_rows()
+    rows[0]["answer"] = ""
+    rows[1]["answer"] = None
+    _write_parquet(tmp_path / "mv" / MATHVISTA_PARQUET, rows)
+    mathvista = _load("mathvista", tmp_path / "mv", tmp_path)
+    assert [item.empty_fields for item in mathvista] == [["answer"], ["answer"], []]
+    assert not score_prediction(mathvista[1], "<answer>12</answer>").correct
+
+    # We-Math (JSON): an empty question and answer of one sub-problem.
+    records = _wemath_records()
+    records[0].update(question="", answer="")
+    for record in records:
+        _write_png(tmp_path / "wm" / record["image_path"])
+    _write_json(tmp_path / "wm" / "testmini.json", records)
+    wemath = _load("wemath", tmp_path / "wm", tmp_path)
+    assert sum(bool(item.empty_fields) for item in wemath) == 1
+    assert (
+        aggregate("wemath", wemath, [score_prediction(i, "A") for i in wemath])["empty_items"] == 1
+    )
+
+    # MathVision (GitHub JSON lines): an empty question.
+    record = {"id": "1", "question": " ", "options": [], "image": "images/1.jpg", "answer": "4"}
+    _write_png(tmp_path / "mvis" / "data" / "images" / "1.jpg")
+    (tmp_path / "mvis" / "data" / "test.jsonl").write_text(json.dumps(record) + "\n")
+    (mathvision,) = _load("mathvision", tmp_path / "mvis", tmp_path)
+    assert mathvision.empty_fields == ["question"]
+    assert not score_prediction(mathvision, "<answer>4</answer>").correct
+
+    # MathVerse (JSON): a Vision Only multiple-choice item with an empty answer.
+    verse = _mathverse_records()
+    verse[1]["answer"] = ""
+    for row in verse:
+        _write_png(tmp_path / "mverse" / row["image"])
+    _write_json(tmp_path / "mverse" / "testmini.json", verse)
+    mathverse = _load("mathverse", tmp_path / "mverse", tmp_path)
+    assert [item.empty_fields for item in mathverse] == [["answer"], []]
