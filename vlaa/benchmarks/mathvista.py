@@ -23,7 +23,7 @@ scripts send), built from ``question`` and ``choices`` when absent. Scoring foll
 - ``list``: the answer text equals the ground truth's.
 
 Deliberate differences (``REFERENCE_DIFFERENCES``; rows of
-``tests/test_benchmark_reference_agreement.py``):
+``tests/benchmarks/test_benchmark_reference_agreement.py``):
 
 - ``no-nearest-choice``: an answer that names no option is wrong; MathVista maps any text to
   the choice with the least edit distance, so even ``I don't know`` picks an option;

@@ -16,7 +16,7 @@ plus the project's multi-answer rule. In order:
    ``vlaa.rewards.normalize_mcq``), when no upper-case label word appeared at all.
 
 Deliberate differences from VLMEvalKit, where its rules are wrong (``REFERENCE_DIFFERENCES``;
-each is a row of ``tests/test_benchmark_reference_agreement.py``):
+each is a row of ``tests/benchmarks/test_benchmark_reference_agreement.py``):
 
 - ``lower-case-label``: ``(b)`` / ``b`` name option B (VLMEvalKit only knows upper case);
 - ``exact-text-first``: an answer equal to one option's text names it even when shorter
