@@ -191,5 +191,7 @@ def test_validation_fixes_math_answers_that_only_give_coefficients(tmp_path: Pat
         answer="a = 2",
     )
     record = Validator().check(row, folder / "images", "", "records.jsonl:1")
-    assert record.answer == "y = 2*x + 3"
+    # The filled template as the LaTeX the math reward parses (issue 14), the plain text kept.
+    assert record.answer == "y = 2 \\cdot x + 3"
+    assert record.meta["answer_fixup_plain"] == "y = 2*x + 3"
     assert record.meta["answer_before_fixup"] == "a = 2"
