@@ -183,7 +183,12 @@ def _join(pieces: list[str]) -> str:
             text += ","
         elif previous in ("-", "+") and (index == 1 or pieces[index - 2] in _BINARY):
             text += piece  # after a unary sign: "-5", "(-x)"
-        elif piece.startswith("(") and previous is not None and len(previous) == 1:
+        elif (
+            piece.startswith("(")
+            and previous is not None
+            and len(previous) == 1
+            and previous.isalpha()
+        ):
             text += piece  # "f(x)", as written: LaTeX reads "f (x)" differently
         else:
             text += f" {piece}" if text else piece
