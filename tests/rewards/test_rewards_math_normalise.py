@@ -148,3 +148,9 @@ def test_normalised_answers_are_cached_and_cleared_with_the_math_caches() -> Non
     assert info.hits >= 1 and info.currsize >= 1
     clear_math_caches()
     assert normalise_math_answer.cache_info().currsize == 0
+
+
+def test_deep_nesting_is_left_as_written_not_a_crash() -> None:
+    deep = "(" * 600 + "x**2" + ")" * 600  # under the 2,000-character cap
+    assert normalise_math_answer(deep) is deep
+    assert score_math(deep, "x**2") in (0.0, 1.0)

@@ -95,16 +95,28 @@ def _score_math_verify(predicted: str, answer: object) -> float:
         return 0.0
 
 
+def _fast_verdict(predicted: str, answer: str) -> float | None:
+    """The score when both sides are plain numbers (``vlaa.rewards.math_fastpath``), else None."""
+    gold_number = _fast_math_number(answer)
+    if gold_number is None:
+        return None
+    predicted_number = _fast_math_number(predicted)
+    if predicted_number is None:
+        return None
+    return 1.0 if _numbers_equivalent(gold_number, predicted_number) else 0.0
+
+
 @functools.lru_cache(maxsize=MATH_SCORE_CACHE_SIZE)
 def _score_math_cached(predicted: str, answer: str) -> float:
+    verdict = _fast_verdict(predicted, answer)
+    if verdict is not None:  # plain numbers, which the rewriting below keeps at their value
+        return verdict
     # Plain-text notation on either side ("2 * sin(x)", "x**2", "1 000") as LaTeX, so that
     # Math-Verify never reads a function name as a product; cached per string.
     predicted, answer = normalise_math_answer(predicted), normalise_math_answer(answer)
-    gold_number = _fast_math_number(answer)
-    if gold_number is not None:
-        predicted_number = _fast_math_number(predicted)
-        if predicted_number is not None:
-            return 1.0 if _numbers_equivalent(gold_number, predicted_number) else 0.0
+    verdict = _fast_verdict(predicted, answer)  # "1 000" is a plain number once rewritten
+    if verdict is not None:
+        return verdict
     from math_verify import verify
     from math_verify.errors import TimeoutException
 

@@ -213,6 +213,6 @@ def normalise_math_answer(text: str) -> str:
     try:
         writer = _Writer(_tokens(stripped))
         latex = writer.sequence(None)
-    except (_NotPlainMath, IndexError):
+    except (_NotPlainMath, IndexError, RecursionError):  # RecursionError: "((((...x**2"
         return text
     return latex if writer.rewritten else text
