@@ -191,5 +191,25 @@ def test_validation_fixes_math_answers_that_only_give_coefficients(tmp_path: Pat
         answer="a = 2",
     )
     record = Validator().check(row, folder / "images", "", "records.jsonl:1")
-    assert record.answer == "y = 2*x + 3"
+    # The filled template as the LaTeX the math reward parses (issue 14), the plain text kept.
+    assert record.answer == "y = 2 \\cdot x + 3"
+    assert record.meta["answer_fixup_plain"] == "y = 2*x + 3"
     assert record.meta["answer_before_fixup"] == "a = 2"
+
+
+def test_the_fixup_reads_the_answer_as_written_before_normalisation(tmp_path: Path) -> None:
+    from vlaa.data.validation import Validator
+
+    folder = _folder(tmp_path / "a", 1, seed=6)
+    row = json.loads((folder / "records.jsonl").read_text())
+    row.update(
+        reward_type="math",
+        question="The curve y = a * sin(x) passes through (pi/2, 2*pi). What is its equation?",
+        answer="a = 2 \\cdot \\pi",  # as imported: normalised, the text as written in meta
+        meta={"answer_original": "a = 2*pi"},
+    )
+    record = Validator().check(row, folder / "images", "", "records.jsonl:1")
+    assert record.answer == "y = (2 \\cdot \\pi) \\cdot \\sin(x)"
+    assert record.meta["answer_fixup_plain"] == "y = (2*pi) * sin(x)"
+    assert record.meta["answer_before_fixup"] == "a = 2 \\cdot \\pi"
+    assert record.meta["answer_original"] == "a = 2*pi"

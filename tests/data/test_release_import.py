@@ -143,7 +143,9 @@ def test_answer_tags_worked_solutions_and_the_grpo_split(tmp_path: Path) -> None
 
     assert worked.problem is None and bare.problem is None
     assert isinstance(worked.data, dict) and isinstance(bare.data, dict)
-    assert worked.data["answer"] == "y = -5 * sin(x)"
+    # The released "y = -5 * sin(x)" as the LaTeX Math-Verify reads as meant (issue 14).
+    assert worked.data["answer"] == "y = -5 \\cdot \\sin(x)"
+    assert worked.data["meta"]["answer_original"] == "y = -5 * sin(x)"
     assert worked.data["meta"]["released_gt"] == solution
     assert (
         worked.data["response"]

@@ -243,7 +243,10 @@ def test_math_puma_rows_take_the_final_answer_and_the_text_version(math_puma: Pa
     first, second = _good(rows)
     assert first.data["id"] == "math_puma-0"
     assert first.data["question"] == "What is the function's equation?"
-    assert (first.data["answer"], first.data["reward_type"]) == ("y = -5 * sin(-5 * x)", "math")
+    # Plain-text notation as LaTeX, the text as written kept (issue 14).
+    latex = "y = -5 \\cdot \\sin(-5 \\cdot x)"
+    assert (first.data["answer"], first.data["reward_type"]) == (latex, "math")
+    assert first.data["meta"]["answer_original"] == "y = -5 * sin(-5 * x)"
     assert first.data["meta"][CONTEXT_KEY].startswith("The function y = a * sin(-5 * x)")
     assert second.data["answer"] == "\\frac{1}{2}"
     assert second.data["meta"][CONTEXT_KEY] == "Text version 2"

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
+
+from vlaa.rewards.math_normalise import normalise_math_answer
 
 # Step 6: a reasoning containing any of these (case-insensitive substring) goes to RL.
 AHA_KEYWORDS: tuple[str, ...] = (
@@ -162,6 +165,20 @@ def fix_math_answer(answer: str, question: str, context: str = "") -> str | None
             )
             return f"{left.strip()} = {filled}"
     return None
+
+
+# Where a math ground truth rewritten by ``normalise_math_ground_truth`` keeps its source text.
+ORIGINAL_ANSWER_KEY = "answer_original"
+
+
+def normalise_math_ground_truth(answer: str, meta: dict[str, Any]) -> str:
+    """A math ground truth in the LaTeX Math-Verify reads as meant (``2 * sin(x)`` ->
+    ``2 \\cdot \\sin(x)``, see ``vlaa.rewards.math_normalise``); when it changes, the text
+    first written is kept in ``meta["answer_original"]`` (a later rewrite keeps the first)."""
+    normalised = normalise_math_answer(answer)
+    if normalised != answer:
+        meta.setdefault(ORIGINAL_ANSWER_KEY, answer)
+    return normalised
 
 
 def _as_factor(value: str) -> str:

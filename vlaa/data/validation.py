@@ -198,7 +198,8 @@ def _to_record(data: dict[str, Any]) -> Record:
 
 def _normalise_answer(record: Record) -> Record:
     """Check the answer fits its reward type; rewrite MCQ answer forms to the bare letter and
-    math answers that only give coefficient values to the whole expression asked for."""
+    math answers that only give coefficient values to the whole expression asked for (as the
+    LaTeX the math reward parses; see ``rules.normalise_math_ground_truth``)."""
     answer = record.answer
     if record.reward_type == "iou":
         if not isinstance(answer, list):
@@ -215,12 +216,21 @@ def _normalise_answer(record: Record) -> Record:
             raise Rejected("invalid_answer", f"digit answer {answer!r} is not a number") from None
     if record.reward_type == "math":
         context = record.meta.get("context", "")
+        # The fix-up reads plain-text assignments ("a = 2*pi"): the text as the source wrote it.
+        written = record.meta.get(rules.ORIGINAL_ANSWER_KEY, answer)
         fixed = rules.fix_math_answer(
-            answer, record.question, context if isinstance(context, str) else ""
+            written if isinstance(written, str) else answer,
+            record.question,
+            context if isinstance(context, str) else "",
         )
         if fixed is not None:
             meta = {**record.meta, "answer_before_fixup": answer}
-            return record.model_copy(update={"answer": fixed, "meta": meta})
+            # The template is plain text too ("y = a * sin(x)"): filled, it is rewritten as
+            # LaTeX; the filled text is kept next to the answer it replaced.
+            normalised = rules.normalise_math_answer(fixed)
+            if normalised != fixed:
+                meta["answer_fixup_plain"] = fixed
+            return record.model_copy(update={"answer": normalised, "meta": meta})
     if record.reward_type == "mcq":
         letter = rules.normalise_mcq_answer(answer)
         if letter is None:

@@ -9,9 +9,14 @@ too slow for the trainer's budget. ``score_math`` therefore
   2. otherwise runs Math-Verify itself, reusing parsed ground truths, which repeat across a
      GRPO group and across epochs (``_parse_ground_truth``), and deciding a number against
      prose without sympy (``vlaa.rewards.math_monomial``);
-  3. remembers recent (answer, ground truth) scores, since identical answers are common
+  3. first rewrites plain-text notation on either side ("2 * sin(x)", "x**2", "1 000") as the
+     LaTeX Math-Verify reads as meant (``vlaa.rewards.math_normalise``), so that records
+     built before ground truths were normalised at import still score right;
+  4. remembers recent (answer, ground truth) scores, since identical answers are common
      within a group (``_score_math_cached``).
-``_score_math_verify`` is the reference: plain Math-Verify, no fast path and no cache.
+``_score_math_verify`` is the reference: plain Math-Verify, no fast path, no cache and no
+rewriting (LaTeX and plain numbers are left as written, or grouped numbers rewritten to
+the same value, so on those the two agree exactly).
 tests/rewards/test_rewards_math_fastpath.py checks the fast path against it and against sympy.
 """
 
@@ -23,6 +28,7 @@ from typing import Any
 
 from vlaa.rewards.math_fastpath import _fast_math_number, _numbers_equivalent
 from vlaa.rewards.math_monomial import _verify_without_sympy
+from vlaa.rewards.math_normalise import normalise_math_answer
 
 # Longer answers are not parsed: no real answer is that long, and sympy parsing time grows
 # badly with input size.
@@ -89,13 +95,28 @@ def _score_math_verify(predicted: str, answer: object) -> float:
         return 0.0
 
 
+def _fast_verdict(predicted: str, answer: str) -> float | None:
+    """The score when both sides are plain numbers (``vlaa.rewards.math_fastpath``), else None."""
+    gold_number = _fast_math_number(answer)
+    if gold_number is None:
+        return None
+    predicted_number = _fast_math_number(predicted)
+    if predicted_number is None:
+        return None
+    return 1.0 if _numbers_equivalent(gold_number, predicted_number) else 0.0
+
+
 @functools.lru_cache(maxsize=MATH_SCORE_CACHE_SIZE)
 def _score_math_cached(predicted: str, answer: str) -> float:
-    gold_number = _fast_math_number(answer)
-    if gold_number is not None:
-        predicted_number = _fast_math_number(predicted)
-        if predicted_number is not None:
-            return 1.0 if _numbers_equivalent(gold_number, predicted_number) else 0.0
+    verdict = _fast_verdict(predicted, answer)
+    if verdict is not None:  # plain numbers, which the rewriting below keeps at their value
+        return verdict
+    # Plain-text notation on either side ("2 * sin(x)", "x**2", "1 000") as LaTeX, so that
+    # Math-Verify never reads a function name as a product; cached per string.
+    predicted, answer = normalise_math_answer(predicted), normalise_math_answer(answer)
+    verdict = _fast_verdict(predicted, answer)  # "1 000" is a plain number once rewritten
+    if verdict is not None:
+        return verdict
     from math_verify import verify
     from math_verify.errors import TimeoutException
 
@@ -114,8 +135,10 @@ def _score_math_cached(predicted: str, answer: str) -> float:
 
 
 def clear_math_caches() -> None:
-    """Forget parsed ground truths and remembered math scores (benchmarks start cold)."""
+    """Forget parsed ground truths, normalised answers and remembered math scores (benchmarks
+    start cold)."""
     _parse_ground_truth.cache_clear()
+    normalise_math_answer.cache_clear()
     _score_math_cached.cache_clear()
 
 

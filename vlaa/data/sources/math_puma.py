@@ -20,7 +20,9 @@ falls back to ``output`` for the answer (both forms have the same solution). A `
 annotation file is read line by line.
 
 Rows: reward type ``math``; the answer is the text after the last ``†Answer:`` (else
-``Answer:``, else the last ``\\boxed{}``), trailing full stop removed. The extra context
+``Answer:``, else the last ``\\boxed{}``), trailing full stop removed, plain-text notation
+rewritten as LaTeX (``y = -5 * sin(-5 * x)`` -> ``y = -5 \\cdot \\sin(-5 \\cdot x)``; the text
+as written kept in ``meta["answer_original"]``). The extra context
 (PAPER.md step 2, "Math PUMA's text version of the problem") is ``instruction`` in
 ``meta["context"]``. Ids are ``math_puma-<index>``.
 
@@ -34,6 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from vlaa.data import rules
 from vlaa.data.sources._common import (
     RowMaker,
     check_options,
@@ -85,6 +88,7 @@ def _row(number: int, record: dict[str, Any], maker: RowMaker) -> SourceRow:
             **known,
         )
     meta: dict[str, Any] = {"index": number, "image_url_2": image}
+    answer = rules.normalise_math_ground_truth(answer, meta)  # "sin(x)" -> "\\sin(x)"
     text_image = text(record, "image_url")
     if text_image:
         meta["image_url"] = text_image

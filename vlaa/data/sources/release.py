@@ -47,7 +47,9 @@ Mapping to records (``vlaa.records.Record`` fields)
 (``REWARD_TYPE_BY_FOLDER``; chartqa, downloaded by the script but absent from the table, is an
 unknown source); ``answer`` = ``gt`` (a box as 4 floats for ``iou``; the text after
 ``†Answer:`` when ``gt`` holds a worked solution, the full ``gt`` then kept in
-``meta["released_gt"]``); ``reasoning`` / ``response`` from ``ds_answer``; ``has_aha`` from the
+``meta["released_gt"]``; a ``math`` answer in plain-text notation, ``2 * sin(x)``, rewritten
+as LaTeX, ``2 \\cdot \\sin(x)``, the text as released kept in ``meta["answer_original"]``);
+``reasoning`` / ``response`` from ``ds_answer``; ``has_aha`` from the
 reasoning; ``split`` from the file; ``meta`` = the released meta plus ``release_file`` and
 ``teacher: "released"``.
 
@@ -397,6 +399,8 @@ def map_released(
     gt = released["gt"]
     if reward_type != "iou" and isinstance(gt, str) and answer != gt.strip():
         meta["released_gt"] = gt  # a worked solution; the answer is its final part
+    if reward_type == "math" and isinstance(answer, str):
+        answer = rules.normalise_math_ground_truth(answer, meta)  # "sin(x)" -> "\\sin(x)"
     record = {
         **partial,
         "question": released["question"],
