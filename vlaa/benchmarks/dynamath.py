@@ -12,11 +12,26 @@ Also read: the Parquet export's names ``data/sample_variant<k>-*.parquet`` and
 ``sample_variant<k>/*.parquet``. Assumed (not confirmed): ``id`` names the seed question and
 is the same in every variant file; worst-case accuracy groups variants by it.
 
-Scoring follows DynaMath's own evaluation: option letter for multiple choice, absolute
-tolerance 0.001 for floats; free-form text via Math-Verify or equal text (DynaMath's own
-rule for text, "prediction is a substring of the answer", accepts an empty prediction, so it
-is not copied). Items are ordered seed by seed, variants together; a ``limit`` takes the
-first items in that order, and worst-case accuracy is over the variants present.
+Scoring follows VLMEvalKit's ``DynaMath_auxeval`` (``vlmeval/dataset/dynamath.py``; DynaMath's
+own ``evaluation/*_json_eval.py`` has the same float and letter rules): the option letter for
+multiple choice, absolute tolerance 0.001 for floats; free-form text via Math-Verify or equal
+text. Deliberate differences from its rule path (no GPT; ``REFERENCE_DIFFERENCES``; rows of
+``tests/benchmarks/test_benchmark_reference_tables.py``):
+
+- ``number-in-text``: a number with text around it or a thousands comma (``x = 5``,
+  ``The answer is 5``, ``1,000``, ``50%``) is read; VLMEvalKit ``float()``s the first word;
+- ``latex-number``: LaTeX numbers and a bare π (``\\frac{1}{2}``, ``2\\pi``, ``π``) are read;
+- ``judge-extraction``: ``The answer is B`` names option B; VLMEvalKit needs exactly one of
+  the letters A-E in the whole answer, else asks GPT;
+- ``first-three-characters``: no fallback to "the gold letter occurs in the first three
+  characters", which makes ``Both A and B`` right for B and ``Cannot determine`` for A and C;
+- ``substring-text``: a text answer must equal the ground truth, not be a substring of it
+  (VLMEvalKit accepts ``3`` for ``(3, 4)`` and the empty answer for anything; DynaMath's own
+  script has it the other way round: the ground truth inside the answer);
+- ``text-equivalence``: text answers equal up to spacing or LaTeX (``(3,4)`` = ``(3, 4)``).
+
+Items are ordered seed by seed, variants together; a ``limit`` takes the first items in that
+order, and worst-case accuracy is over the variants present.
 """
 
 from __future__ import annotations
@@ -40,6 +55,15 @@ from vlaa.benchmarks.items import (
 NAME = "dynamath"
 VARIANTS = 10
 FLOAT_TOLERANCE = 0.001  # DynaMath's evaluation: |prediction - answer| <= 0.001
+
+REFERENCE_DIFFERENCES: dict[str, str] = {
+    "number-in-text": "a number with text around it or a thousands comma is read",
+    "latex-number": "LaTeX numbers and a bare pi are read",
+    "judge-extraction": "'The answer is B' names B (VLMEvalKit asks GPT)",
+    "first-three-characters": "no 'gold letter in the first three characters' fallback",
+    "substring-text": "a text answer must equal the ground truth, not be a substring",
+    "text-equivalence": "text answers equal up to spacing or LaTeX are right",
+}
 
 
 def variant_files(root: Path, variant: int) -> list[Path]:

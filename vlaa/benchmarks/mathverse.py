@@ -17,6 +17,19 @@ question is in the image), else ``query_wo``, else ``question``. Multiple-choice
 letters; option texts are parsed from the question text when it lists them
 (``Choices:\\nA:50°``), never for Vision Only, where they are in the image. MathVerse's own
 scoring uses a GPT judge; here free-form answers are compared with Math-Verify.
+
+Reference: MathVerse has no rule-based scorer besides exact match: ``match_answer(...,
+quick_match=True)`` of ``evaluation/score_answer_s2.py`` (``answer == extraction``) and
+VLMEvalKit's ``post_check_score`` (``vlmeval/dataset/utils/mathverse.py``, the same after
+``strip()``), both applied to the GPT extraction; everything else is the GPT judge. With the
+answer standing for the extraction, the project agrees wherever that rule says "right"; it
+also accepts, deliberately (``REFERENCE_DIFFERENCES``; rows of
+``tests/benchmarks/test_benchmark_reference_tables.py``):
+
+- ``judge-extraction``: an option named inside text (``C:65°``, ``The answer is C``, the
+  option's text), the GPT extraction's job;
+- ``judge-equivalence``: the same value written otherwise (``c``, ``0.5`` for
+  ``\\frac{1}{2}``, ``22.30``, other spacing), which the GPT judge's prompt counts as consistent.
 """
 
 from __future__ import annotations
@@ -38,6 +51,11 @@ from vlaa.benchmarks.items import (
 )
 
 NAME = "mathverse"
+
+REFERENCE_DIFFERENCES: dict[str, str] = {
+    "judge-extraction": "an option named inside text counts (MathVerse's GPT extraction)",
+    "judge-equivalence": "the same value written otherwise counts (MathVerse's GPT judge)",
+}
 VISION_ONLY = "Vision Only"
 _CHOICE_LINE = re.compile(r"^\s*([A-H])\s*[:.]\s*(.+?)\s*$")
 

@@ -12,7 +12,24 @@ JSON-lines file name and the image folder of the GitHub layout are assumed.
 
 A question with options is multiple choice on the letter (options rendered ``A. text`` under
 the question; many are just the letters because the choices are drawn in the image); any
-other is free-form, scored with Math-Verify.
+other is free-form, scored with Math-Verify, or as numbers within ``MATHVISION_TOLERANCE``.
+
+Reference: VLMEvalKit's ``post_check`` / ``is_equal`` (``vlmeval/dataset/utils/mathv.py``),
+its rule path before the GPT extraction: ``can_infer`` for choices; else equal lower-cased
+text, ``eval`` of both within 1e-6, or ``latex2sympy`` of both within 1e-6. Deliberate
+differences (``REFERENCE_DIFFERENCES``; rows of
+``tests/benchmarks/test_benchmark_reference_tables.py``):
+
+- ``answer-in-text``: a value inside text or with a unit (``The answer is 4``, ``4 cm``,
+  ``30°``, ``x=4``) is read; VLMEvalKit leaves that to its GPT extraction;
+- ``sympy-eval``: a value equal through a root or π (``\\sqrt{12}`` = ``2\\sqrt{3}``) is right;
+  ``is_equal`` runs Python's ``eval`` on sympy's printout, which knows no ``sqrt`` or ``pi``;
+- ``tuple-equivalence``: tuples compare as values (``(1, 2)`` = ``(1,2)``), not as text;
+- ``eval-local-names``: the answer ``a`` (or ``A``) is no number; ``is_equal``'s ``eval``
+  reads it as its own local variable ``a``, the parsed ground truth, so it always matches.
+
+MATH-V's own ``evaluation/evaluate.py`` rounds both values to 2 decimals (``0.33`` =
+``\\frac{1}{3}``); the project follows VLMEvalKit, which the paper used.
 """
 
 from __future__ import annotations
@@ -35,6 +52,14 @@ from vlaa.benchmarks.items import (
 )
 
 NAME = "mathvision"
+MATHVISION_TOLERANCE = 1e-6  # VLMEvalKit's is_equal: abs(a - b) < 1e-6
+
+REFERENCE_DIFFERENCES: dict[str, str] = {
+    "answer-in-text": "a value inside text or with a unit is read (VLMEvalKit's GPT step)",
+    "sympy-eval": "values equal through a root or pi are equal",
+    "tuple-equivalence": "tuples compare as values, not text",
+    "eval-local-names": "the answer 'a' is not a number (VLMEvalKit's eval reads a local)",
+}
 
 
 def load(

@@ -9,6 +9,8 @@ import re
 # the math reward does (same wrapping, same SIGALRM-only-on-the-main-thread timeout rule).
 from vlaa.rewards import MAX_NUMBER_CHARS, _math_parse, _math_timeout, parse_number
 
+# "1e-7": read before Math-Verify, which takes the ``e`` for Euler's number (1e-7 -> e - 7).
+_SCIENTIFIC = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d{1,3}")
 _LEADING_NUMBER = re.compile(r"\s*([+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+)")
 
 
@@ -23,16 +25,24 @@ def parse_numeric(text: str) -> float | None:
     cleaned = text.strip().rstrip(".").strip()
     if cleaned.endswith("%"):
         cleaned = cleaned[:-1].strip()
-    plain = parse_number(cleaned)
-    if plain is not None:
-        return float(plain)
-    value = _math_verify_number(cleaned)
+    value = number_value(cleaned)
     if value is not None:
         return value
     match = _LEADING_NUMBER.match(cleaned)
     if match and len(match.group(1)) <= MAX_NUMBER_CHARS:
         return float(match.group(1).replace(",", ""))
     return None
+
+
+def number_value(text: str) -> float | None:
+    """A number's value: plain, scientific (``1e-7``), else Math-Verify's numeric reading."""
+    cleaned = text.strip()
+    plain = parse_number(cleaned)
+    if plain is not None:
+        return float(plain)
+    if _SCIENTIFIC.fullmatch(cleaned):
+        return float(cleaned)
+    return _math_verify_number(cleaned)
 
 
 def _math_verify_number(text: str) -> float | None:

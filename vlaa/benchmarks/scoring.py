@@ -13,7 +13,9 @@ itself; rules per answer kind:
   MathVista's integers, floats and lists follow its ``calculate_score.py``
   (``vlaa.benchmarks.mathvista.mathvista_correct``).
 - ``free_form``: Math-Verify equivalence (``vlaa.rewards.score_math``) or equal text, ignoring
-  case and spacing.
+  case and spacing; MathVision also takes numbers within 1e-6 (VLMEvalKit's ``is_equal``). A
+  ground truth of several labelled parts (``domain: [-4, 0) and range: (-3, 1]``) needs equal
+  text: Math-Verify reads only its last number.
 
 Aggregates: accuracy for every benchmark; DynaMath adds worst-case accuracy over each seed
 question's variants; WeMath adds its authors' four-dimensional metrics and strict/loose scores.
@@ -24,6 +26,7 @@ has one) is scored as a miss, as its authors' harness does, and counted as ``emp
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -32,7 +35,8 @@ from pydantic import BaseModel, ConfigDict
 
 from vlaa.benchmarks.items import EvalItem
 from vlaa.benchmarks.mathvista import mathvista_correct
-from vlaa.benchmarks.numbers import parse_numeric
+from vlaa.benchmarks.mathvision import MATHVISION_TOLERANCE
+from vlaa.benchmarks.numbers import number_value, parse_numeric
 from vlaa.benchmarks.options import mcq_correct, text_key
 from vlaa.benchmarks.protocol import HEADLINE_METRICS
 from vlaa.rewards import extract_answer, score_math
@@ -81,7 +85,11 @@ def is_correct(item: EvalItem, prediction: str) -> bool:
         return mcq_correct(prediction, item.answer, item.options)
     if item.answer_kind == "numeric":
         return numeric_correct(prediction, item.answer, item.precision, item.tolerance)
-    return free_form_correct(prediction, item.answer)
+    if free_form_correct(prediction, item.answer):
+        return True
+    if item.benchmark == "mathvision" and not _labelled_parts(item.answer):
+        return values_within(prediction, item.answer, MATHVISION_TOLERANCE)
+    return False
 
 
 # ----------------------------------------------------------------------------- numeric
@@ -113,11 +121,31 @@ def numeric_correct(
 # ----------------------------------------------------------------------------- free form
 
 
+# "domain: [-4, 0) and range: (-3, 1]": two or more "word:" labels.
+_LABEL = re.compile(r"\b[A-Za-z]{2,}\s*:")
+
+
+def _labelled_parts(answer: str) -> bool:
+    return len(_LABEL.findall(answer)) >= 2
+
+
 def free_form_correct(prediction: str, answer: str) -> bool:
-    """Math-Verify equivalence, or the same text ignoring case and spacing."""
+    """Math-Verify equivalence, or the same text ignoring case and spacing.
+
+    A ground truth of labelled parts is compared as text only: Math-Verify would read just
+    its last number (``... range: (-3, 1]`` as ``1``) and accept any answer ending in it.
+    """
     if text_key(prediction) == text_key(answer) and text_key(answer):
         return True
+    if _labelled_parts(answer):
+        return False
     return score_math(prediction, answer) == 1.0
+
+
+def values_within(prediction: str, answer: str, tolerance: float) -> bool:
+    """Both texts are numbers (``vlaa.benchmarks.numbers.number_value``) within ``tolerance``."""
+    expected, got = number_value(answer), number_value(prediction)
+    return expected is not None and got is not None and abs(got - expected) < tolerance
 
 
 # ----------------------------------------------------------------------------- aggregates
@@ -191,8 +219,9 @@ def wemath_metrics(items: Sequence[EvalItem], correct: Mapping[str, bool]) -> di
 
     Score = (G - 0.5 IG - RM - IK) / G over G groups (the authors hard-code G = 525, the group
     count of the full testmini); rates are counts over G, except RM's, which is
-    RM / (CM + RM). Groups with a member missing (a ``limit`` cut them) are left out, as the
-    authors' left join leaves them in no category; their number is reported.
+    RM / (CM + RM). Groups with a member missing (a ``limit`` cut them) are left out and
+    their number reported (the authors' left join counts some of them; see
+    ``vlaa.benchmarks.wemath.REFERENCE_DIFFERENCES``).
     """
     groups: dict[str, dict[str, bool]] = defaultdict(dict)
     steps_of: dict[str, int] = {}

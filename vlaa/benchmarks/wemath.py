@@ -18,6 +18,16 @@ The prompt is the question and its options one per line (VLMEvalKit's multiple-c
 style). ``meta`` carries ``group``, ``role`` (``"1"``.. or ``"multi"``) and ``steps`` for the
 four-dimensional metrics in ``vlaa.benchmarks.scoring.wemath_metrics``. Items are ordered
 group by group.
+
+The metrics are those of We-Math's ``evaluation/four_dimensional_metrics.py`` (VLMEvalKit's
+``vlmeval/dataset/utils/wemath.py`` copies them). Deliberate differences
+(``REFERENCE_DIFFERENCES``; ``tests/benchmarks/test_benchmark_wemath_reference.py``):
+
+- ``group-count``: rates and scores divide by the number of complete groups scored; the
+  reference divides by 525, testmini's count, so its numbers are wrong on any subset;
+- ``incomplete-group``: a group missing a member (a ``limit`` cut it) is in no category; the
+  reference's left join still counts it as IK or strict RM when a present sub-problem is
+  wrong (``False | NaN`` is true in its masks), and drops it when sub-problem 1 is missing.
 """
 
 from __future__ import annotations
@@ -40,6 +50,11 @@ from vlaa.benchmarks.items import (
 )
 
 NAME = "wemath"
+
+REFERENCE_DIFFERENCES: dict[str, str] = {
+    "group-count": "rates and scores are over the complete groups scored, not a fixed 525",
+    "incomplete-group": "a group missing a member is left out of every category",
+}
 _KEY = re.compile(r"^([23])steps_(\d+|multi)$")
 # "A. 300, 400;B. 400, 300; E. No correct answer": a letter and a period start each option.
 _OPTION = re.compile(r"(?:^|;)\s*([A-H])\s*[.．]\s*(.*?)\s*(?=;\s*[A-H]\s*[.．]|$)", re.DOTALL)
