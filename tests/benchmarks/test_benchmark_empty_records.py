@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from test_benchmarks import (
     MATHVISTA_PARQUET,
+    _dynamath_root,
     _load,
     _mathverse_records,
     _mathvista_rows,
@@ -132,3 +134,29 @@ def test_every_loader_keeps_an_empty_answer(tmp_path: Path) -> None:
     _write_json(tmp_path / "mverse" / "testmini.json", verse)
     mathverse = _load("mathverse", tmp_path / "mverse", tmp_path)
     assert [item.empty_fields for item in mathverse] == [["answer"], []]
+
+
+def test_dynamath_keeps_an_empty_ground_truth_in_one_variant(tmp_path: Path) -> None:
+    # Variant 3 of the float seed "2" lost its ground truth, variant 4 of seed "1" its question.
+    root = _dynamath_root(tmp_path)
+    for variant, seed, field in ((3, "2", "ground_truth"), (4, "1", "question")):
+        (path,) = (root / "data").glob(f"sample{variant}-*.parquet")
+        rows = pq.read_table(path).to_pylist()
+        next(row for row in rows if row["id"] == seed)[field] = ""
+        _write_parquet(path, rows)
+
+    items = {item.id: item for item in _load("dynamath", root, tmp_path)}
+
+    assert len(items) == 20  # nothing dropped
+    assert items["2-variant3"].empty_fields == ["answer"]
+    assert items["1-variant4"].empty_fields == ["question"]
+    assert sum(bool(item.empty_fields) for item in items.values()) == 2
+    # Scored as misses, counted, and they break their seed's worst case.
+    float_answer = {i: f"<answer>{item.answer}</answer>" for i, item in items.items()}
+    float_answer["1-variant4"] = "<answer>B</answer>"  # right letter, but no question
+    scores = [score_prediction(item, float_answer[i]) for i, item in items.items()]
+    assert {s.id for s in scores if not s.correct} == {"2-variant3", "1-variant4"}
+    metrics = aggregate("dynamath", list(items.values()), scores)
+    assert (metrics["n"], metrics["empty_items"]) == (20, 2)
+    assert metrics["accuracy"] == pytest.approx(18 / 20)
+    assert metrics["worst_case_accuracy"] == 0.0  # each seed has one miss

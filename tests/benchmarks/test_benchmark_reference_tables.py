@@ -185,9 +185,7 @@ CASES = [(name, row) for name, (rows, _) in TABLES.items() for row in rows]
 @pytest.mark.parametrize(
     ("benchmark", "row"), CASES, ids=[f"{name}-{row[0][:30]}" for name, row in CASES]
 )
-def test_project_matches_the_reference_or_a_documented_difference(
-    benchmark: str, row: Row
-) -> None:
+def test_project_matches_the_reference_or_a_documented_difference(benchmark: str, row: Row) -> None:
     prediction, kind, gold, options, reference, difference = row
     expected = reference if difference is None else not reference
     item: Any = _item(benchmark, kind, gold, options)

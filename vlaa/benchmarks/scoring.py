@@ -34,8 +34,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from vlaa.benchmarks.items import EvalItem
-from vlaa.benchmarks.mathvista import mathvista_correct
 from vlaa.benchmarks.mathvision import MATHVISION_TOLERANCE
+from vlaa.benchmarks.mathvista import mathvista_correct
 from vlaa.benchmarks.numbers import number_value, parse_numeric
 from vlaa.benchmarks.options import mcq_correct, text_key
 from vlaa.benchmarks.protocol import HEADLINE_METRICS

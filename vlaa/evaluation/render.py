@@ -219,7 +219,17 @@ def _protocol_lines(report: EvalReport, paper_reference: str | None) -> list[str
 
 
 def _detail_rows(report: EvalReport) -> tuple[list[str], list[list[str]]]:
-    header = ["benchmark", "n", "accuracy (%)", "headline metric", "headline (%)", "more"]
+    # "empty items": kept with an empty question or answer, in n and scored as misses; "–" for
+    # reports written before the count existed.
+    header = [
+        "benchmark",
+        "n",
+        "empty items",
+        "accuracy (%)",
+        "headline metric",
+        "headline (%)",
+        "more",
+    ]
     rows = []
     for name in _benchmark_names(report):
         result = report.benchmarks[name]
@@ -233,6 +243,7 @@ def _detail_rows(report: EvalReport) -> tuple[list[str], list[list[str]]]:
             [
                 DISPLAY_NAMES.get(name, name),
                 _cell(result.n),
+                _cell(result.extra("empty_items")),
                 _cell(_percent(result.accuracy)),
                 result.headline_metric,
                 _cell(_percent(result.headline)),
