@@ -8,55 +8,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from test_benchmarks import (
+from fixtures.benchmark_files import (
     MATHVISTA_PARQUET,
     _dynamath_root,
-    _load,
-    _mathverse_records,
     _mathvista_rows,
     _wemath_records,
     _write_json,
     _write_parquet,
     _write_png,
+    logicvista_release,
 )
+from test_benchmarks import _load, _mathverse_records
 
 from vlaa.benchmarks import BenchmarkDataError, EvalItem, aggregate, score_prediction
-
-
-def _logicvista_record(question: str, answer: str, skill: str) -> dict[str, Any]:
-    """A record with the field names of the official ``data/dataset.json``."""
-    return {
-        "question": question,
-        "answer": answer,
-        "reasoning": "",
-        "skill": [skill],
-        "broad_capability": ["diagram"],
-        "specific_capability": ["3d pattern"],
-        "imagesource": "assessmentday",
-        "sourcelink": "https://www.assessmentday.com/buy/spatial-reasoning.htm",
-        "liscenced": "true",
-    }
-
-
-def logicvista_release(root: Path) -> Path:
-    """LogicVista in its published layout, with the release's empty record ``v1_382``."""
-    records = {
-        "v1_0": _logicvista_record(
-            "What choice (A, B, C, or D) fits the pattern?", "C", "inductive"
-        ),
-        "v1_381": _logicvista_record("Which figure is a rotation of the object?", "B", "spatial"),
-        "v1_382": _logicvista_record("", "", "spatial"),
-    }
-    data = {}
-    for key, record in records.items():
-        _write_png(root / "data" / "images" / f"{key}.png")
-        data[key] = {"imagename": f"{key}.png", **record}
-    _write_json(root / "data" / "dataset.json", data)
-    return root
 
 
 def test_logicvista_keeps_the_empty_record_and_scores_it_as_a_miss(tmp_path: Path) -> None:

@@ -7,14 +7,21 @@ PNG images, either as files or embedded as Hugging Face ``Image`` values in Parq
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from fixtures.benchmark_files import (
+    MATHVISTA_PARQUET,
+    _dynamath_root,
+    _hf_image,
+    _mathvista_rows,
+    _wemath_records,
+    _write_json,
+    _write_parquet,
+    _write_png,
+)
 from PIL import Image
 
 from vlaa.benchmarks import (
@@ -41,32 +48,6 @@ from vlaa.prompts import SYSTEM_PROMPT, TASK_INSTRUCTIONS
 MCQ_INSTRUCTION = TASK_INSTRUCTIONS["mcq"]
 
 
-def _png(color: str = "red") -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _hf_image(color: str, name: str) -> dict[str, Any]:
-    """A Hugging Face ``Image`` value as stored in Parquet: ``{bytes, path}``."""
-    return {"bytes": _png(color), "path": name}
-
-
-def _write_png(path: Path, color: str = "red") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_png(color))
-
-
-def _write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), path)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-
-
 def _load(name: str, root: Path, tmp_path: Path, **kwargs: Any) -> list[EvalItem]:
     return load_benchmark(name, root, cache_dir=tmp_path / "cache", **kwargs)
 
@@ -80,59 +61,6 @@ def _assert_images_exist(items: list[EvalItem]) -> None:
 
 
 # ----------------------------------------------------------------------------- MathVista
-
-MATHVISTA_PARQUET = "data/testmini-00000-of-00001-725687bf7a18d64b.parquet"
-
-
-def _mathvista_rows() -> list[dict[str, Any]]:
-    return [
-        {
-            "pid": "1",
-            "question": "How many sides?",
-            "image": "images/1.jpg",
-            "decoded_image": _hf_image("red", "1.jpg"),
-            "choices": ["3", "4", "5", "6"],
-            "unit": None,
-            "precision": None,
-            "answer": "5",
-            "question_type": "multi_choice",
-            "answer_type": "text",
-            "metadata": {"source": "fixture", "task": "geometry problem solving"},
-            "query": "Hint: Please answer the question and provide the correct option letter, "
-            "e.g., A, B, C, D, at the end.\nQuestion: How many sides?\nChoices:\n(A) 3\n(B) 4"
-            "\n(C) 5\n(D) 6",
-        },
-        {
-            "pid": "2",
-            "question": "How many cubes?",
-            "image": "images/2.jpg",
-            "decoded_image": _hf_image("blue", "2.jpg"),
-            "choices": None,
-            "unit": None,
-            "precision": None,
-            "answer": "12",
-            "question_type": "free_form",
-            "answer_type": "integer",
-            "metadata": {"source": "fixture", "task": "math word problem"},
-            "query": "Hint: Please answer the question requiring an integer answer.\n"
-            "Question: How many cubes?",
-        },
-        {
-            "pid": "3",
-            "question": "What is the slope?",
-            "image": "images/3.jpg",
-            "decoded_image": _hf_image("green", "3.jpg"),
-            "choices": None,
-            "unit": None,
-            "precision": 2.0,
-            "answer": "1.45",
-            "question_type": "free_form",
-            "answer_type": "float",
-            "metadata": {"source": "fixture", "task": "figure question answering"},
-            "query": "Hint: Please answer the question requiring a floating-point number with "
-            "two decimal places.\nQuestion: What is the slope?",
-        },
-    ]
 
 
 def test_mathvista_parquet_layout(tmp_path: Path) -> None:
@@ -326,35 +254,6 @@ def test_mathverse_parquet_layout_with_embedded_images(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- DynaMath
 
 
-def _dynamath_root(tmp_path: Path, variants: int = 10) -> Path:
-    root = tmp_path / "DynaMath_Sample"
-    for k in range(1, variants + 1):
-        rows = [
-            {
-                "id": "1",
-                "question": "Which graph is increasing? A. f B. g C. h D. k",
-                "image": f"image{k}.png",
-                "decoded_image": _hf_image("red" if k % 2 else "blue", f"image{k}.png"),
-                "ground_truth": "B",
-                "answer_type": "multiple choice",
-                "subject": "AL",
-                "knowledge_level": "high school",
-            },
-            {
-                "id": "2",
-                "question": "What is the length of AB?",
-                "image": f"image{k}_2.png",
-                "decoded_image": _hf_image("green", f"image{k}_2.png"),
-                "ground_truth": f"{k + 0.5:.3f}",
-                "answer_type": "float",
-                "subject": "PG",
-                "knowledge_level": "high school",
-            },
-        ]
-        _write_parquet(root / "data" / f"sample{k}-{k - 1:05d}-of-{k:05d}.parquet", rows)
-    return root
-
-
 def test_dynamath_ten_variant_files(tmp_path: Path) -> None:
     items = _load("dynamath", _dynamath_root(tmp_path), tmp_path)
 
@@ -378,34 +277,6 @@ def test_dynamath_missing_variant_file_is_named(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- WeMath
-
-
-def _wemath_records() -> list[dict[str, Any]]:
-    """One two-step and one three-step problem, in the published file's order (by key)."""
-
-    def record(group: str, key: str, answer: str, image: str) -> dict[str, Any]:
-        return {
-            "ID": group,
-            "split": "testmini",
-            "knowledge concept": "Circumference of Circles",
-            "question": f"Question for {group} / {key}",
-            "option": "A. 1 cm;B. 1.5 cm;C. 3.14 cm;D. 6.28 cm; E. No correct answer",
-            "answer": answer,
-            "image_path": image,
-            "key": key,
-            "question number": 1,
-            "knowledge concept description": "Circumference of Circles: C = 2πr",
-        }
-
-    return [
-        record("2steps_1", "2steps_1", "A", "2steps/image/1-1.png"),
-        record("3steps_1", "3steps_1", "B", "3steps/image/1-1.png"),
-        record("2steps_1", "2steps_2", "C", "2steps/image/1-2.png"),
-        record("3steps_1", "3steps_2", "A", "3steps/image/1-2.png"),
-        record("3steps_1", "3steps_3", "D", "3steps/image/1-3.png"),
-        record("2steps_1", "2steps_multi", "B", "2steps/image/1-multi.png"),
-        record("3steps_1", "3steps_multi", "C", "3steps/image/1-multi.png"),
-    ]
 
 
 def test_wemath_json_layout_groups_problems(tmp_path: Path) -> None:

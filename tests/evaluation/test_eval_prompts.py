@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from fixtures.benchmark_files import _write_json, _write_png
 from pydantic import ValidationError
-from test_benchmarks import _write_json, _write_png
 
 from vlaa.evaluation import evaluate
 from vlaa.evaluation.config import EvaluateStepConfig

@@ -19,10 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from PIL import Image
-from pydantic import ValidationError
-from test_benchmark_empty_records import logicvista_release
-from test_benchmarks import (
+from fixtures.benchmark_files import (
     MATHVISTA_PARQUET,
     _dynamath_root,
     _mathvista_rows,
@@ -30,7 +27,10 @@ from test_benchmarks import (
     _write_json,
     _write_parquet,
     _write_png,
+    logicvista_release,
 )
+from PIL import Image
+from pydantic import ValidationError
 
 from vlaa.benchmarks import MAX_PIXELS, BenchmarkDataError
 from vlaa.evaluation import generation
