@@ -27,6 +27,7 @@ from vlaa.benchmarks.items import (
     BenchmarkDataError,
     EvalItem,
     ImageResolver,
+    LoadContext,
     PromptStyle,
     default_cache_dir,
 )
@@ -166,12 +167,10 @@ def load_benchmark(
     if root.is_file():  # the annotation file itself was given: its folder is the root
         root = root.parent
     images = ImageResolver(Path(cache_dir) if cache_dir is not None else default_cache_dir())
+    context = LoadContext(images, limit, task_instruction, prompt_style)
     items = spec.loader(
         root,
-        limit=limit,
-        images=images,
-        task_instruction=task_instruction,
-        prompt_style=prompt_style,
+        context,
         **options,
     )
     ids = [item.id for item in items]

@@ -42,9 +42,8 @@ from vlaa.benchmarks import vlmevalkit
 from vlaa.benchmarks.items import (
     BenchmarkDataError,
     EvalItem,
-    ImageResolver,
+    LoadContext,
     Source,
-    choose_prompt,
     content_text,
     find_all,
     read_records,
@@ -80,11 +79,7 @@ def variant_files(root: Path, variant: int) -> list[Path]:
 
 def load(
     root: Path,
-    *,
-    limit: int | None,
-    images: ImageResolver,
-    task_instruction: bool = True,
-    prompt_style: str = "training",
+    context: LoadContext,
 ) -> list[EvalItem]:
     """Items of all 10 variants, ordered by seed question, then variant."""
     rows: list[tuple[str, int, dict, Source]] = []
@@ -107,12 +102,9 @@ def load(
 
     order = {seed: position for position, seed in enumerate(dict.fromkeys(r[0] for r in rows))}
     rows.sort(key=lambda row: (order[row[0]], row[1]))
-    if limit is not None:
-        rows = rows[:limit]
-    return [
-        _item(seed, variant, record, source, images, task_instruction, prompt_style)
-        for seed, variant, record, source in rows
-    ]
+    if context.limit is not None:
+        rows = rows[: context.limit]
+    return [_item(seed, variant, record, source, context) for seed, variant, record, source in rows]
 
 
 def _item(
@@ -120,9 +112,7 @@ def _item(
     variant: int,
     record: dict,
     source: Source,
-    images: ImageResolver,
-    task_instruction: bool,
-    prompt_style: str,
+    context: LoadContext,
 ) -> EvalItem:
     item_id = f"{seed}-variant{variant}"
     empty: list[str] = []
@@ -141,23 +131,11 @@ def _item(
     return EvalItem(
         id=item_id,
         benchmark=NAME,
-        images=[
-            images.resolve(
-                image,
-                bases=[source.path.parent, source.path.parent.parent],
-                source=source,
-                record_id=seed,
-                field=image_field,
-            )
-        ],
-        question=question,
-        prompt=choose_prompt(
-            prompt_style,
-            vlmevalkit.dynamath(question, answer_type),
-            question,
-            kind,
-            task_instruction,
+        images=context.image(
+            image, source, seed, image_field, source.path.parent, source.path.parent.parent
         ),
+        question=question,
+        prompt=context.prompt(vlmevalkit.dynamath(question, answer_type), question, kind),
         answer=answer,
         answer_kind=kind,
         tolerance=tolerance,

@@ -12,7 +12,8 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -355,3 +356,32 @@ def _sniff_suffix(data: bytes) -> str:
     if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
         return ".webp"
     return ".img"
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What every loader gets besides its folder: where images go, how many items to keep, and
+    which prompt to build (``choose_prompt``'s style and the training instruction)."""
+
+    images: ImageResolver
+    limit: int | None = None
+    task_instruction: bool = True
+    prompt_style: str = "training"
+
+    def full(self, items: Sized) -> bool:
+        """``limit`` items are loaded already."""
+        return self.limit is not None and len(items) >= self.limit
+
+    def prompt(self, vlmevalkit_text: str, question: str, answer_kind: str) -> str:
+        return choose_prompt(
+            self.prompt_style, vlmevalkit_text, question, answer_kind, self.task_instruction
+        )
+
+    def image(
+        self, value: Any, source: Source, record_id: object, field: str, *bases: Path
+    ) -> list[str]:
+        """An item's one image: ``field``'s value resolved under ``bases`` (``ImageResolver``)."""
+        resolved = self.images.resolve(
+            value, bases=bases, source=source, record_id=record_id, field=field
+        )
+        return [resolved]

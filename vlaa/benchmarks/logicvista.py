@@ -25,9 +25,8 @@ from pathlib import Path
 from vlaa.benchmarks import vlmevalkit
 from vlaa.benchmarks.items import (
     EvalItem,
-    ImageResolver,
+    LoadContext,
     Source,
-    choose_prompt,
     content_text,
     find_one,
     read_records,
@@ -39,11 +38,7 @@ NAME = "logicvista"
 
 def load(
     root: Path,
-    *,
-    limit: int | None,
-    images: ImageResolver,
-    task_instruction: bool = True,
-    prompt_style: str = "training",
+    context: LoadContext,
 ) -> list[EvalItem]:
     """Items of LogicVista's full test set, in file order."""
     path = find_one(root, ["data/dataset.json", "dataset.json"], "dataset.json", NAME)
@@ -51,7 +46,7 @@ def load(
     image_dir = path.parent / "images"
     items: list[EvalItem] = []
     for index, (key, record) in enumerate(read_records(path, NAME)):
-        if limit is not None and len(items) >= limit:
+        if context.full(items):
             break
         record_id = key if key is not None else str(record.get("id", f"#{index}"))
         empty: list[str] = []
@@ -62,23 +57,9 @@ def load(
             EvalItem(
                 id=record_id,
                 benchmark=NAME,
-                images=[
-                    images.resolve(
-                        image,
-                        bases=[image_dir, path.parent],
-                        source=source,
-                        record_id=record_id,
-                        field="imagename",
-                    )
-                ],
+                images=context.image(image, source, record_id, "imagename", image_dir, path.parent),
                 question=question,
-                prompt=choose_prompt(
-                    prompt_style,
-                    vlmevalkit.logicvista(question),
-                    question,
-                    "mcq",
-                    task_instruction,
-                ),
+                prompt=context.prompt(vlmevalkit.logicvista(question), question, "mcq"),
                 answer=answer,
                 answer_kind="mcq",
                 empty_fields=empty,

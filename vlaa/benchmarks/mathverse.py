@@ -40,9 +40,8 @@ from pathlib import Path
 from vlaa.benchmarks import vlmevalkit
 from vlaa.benchmarks.items import (
     EvalItem,
-    ImageResolver,
+    LoadContext,
     Source,
-    choose_prompt,
     content_text,
     find_one,
     read_records,
@@ -62,11 +61,8 @@ _CHOICE_LINE = re.compile(r"^\s*([A-H])\s*[:.]\s*(.+?)\s*$")
 
 def load(
     root: Path,
+    context: LoadContext,
     *,
-    limit: int | None,
-    images: ImageResolver,
-    task_instruction: bool = True,
-    prompt_style: str = "training",
     versions: tuple[str, ...] = (VISION_ONLY,),
 ) -> list[EvalItem]:
     """Items of testmini whose ``problem_version`` is in ``versions``, in file order."""
@@ -79,7 +75,7 @@ def load(
     source = Source(NAME, path)
     items: list[EvalItem] = []
     for index, (_, record) in enumerate(read_records(path, NAME)):
-        if limit is not None and len(items) >= limit:
+        if context.full(items):
             break
         record_id = require_text(record, "sample_index", source, f"#{index}")
         version = require_text(record, "problem_version", source, record_id)
@@ -112,22 +108,12 @@ def load(
             EvalItem(
                 id=record_id,
                 benchmark=NAME,
-                images=[
-                    images.resolve(
-                        image,
-                        bases=[path.parent, path.parent / "images"],
-                        source=source,
-                        record_id=record_id,
-                        field="image",
-                    )
-                ],
+                images=context.image(
+                    image, source, record_id, "image", path.parent, path.parent / "images"
+                ),
                 question=text,
-                prompt=choose_prompt(
-                    prompt_style,
-                    vlmevalkit.mathverse(_vlmevalkit_question(record, text)),
-                    text,
-                    kind,
-                    task_instruction,
+                prompt=context.prompt(
+                    vlmevalkit.mathverse(_vlmevalkit_question(record, text)), text, kind
                 ),
                 answer=answer,
                 answer_kind=kind,

@@ -39,9 +39,8 @@ from pathlib import Path
 from vlaa.benchmarks import vlmevalkit
 from vlaa.benchmarks.items import (
     EvalItem,
-    ImageResolver,
+    LoadContext,
     Source,
-    choose_prompt,
     content_text,
     find_one,
     format_options,
@@ -64,11 +63,8 @@ REFERENCE_DIFFERENCES: dict[str, str] = {
 
 def load(
     root: Path,
+    context: LoadContext,
     *,
-    limit: int | None,
-    images: ImageResolver,
-    task_instruction: bool = True,
-    prompt_style: str = "training",
     split: str = "test",
 ) -> list[EvalItem]:
     """Items of MATH-Vision's ``split`` (``test`` by default, the paper's), in file order."""
@@ -81,7 +77,7 @@ def load(
     source = Source(NAME, path)
     items: list[EvalItem] = []
     for index, (_, record) in enumerate(read_records(path, NAME)):
-        if limit is not None and len(items) >= limit:
+        if context.full(items):
             break
         record_id = require_text(record, "id", source, f"#{index}")
         empty: list[str] = []
@@ -104,23 +100,11 @@ def load(
             EvalItem(
                 id=record_id,
                 benchmark=NAME,
-                images=[
-                    images.resolve(
-                        image,
-                        bases=[path.parent, path.parent.parent],
-                        source=source,
-                        record_id=record_id,
-                        field=image_field,
-                    )
-                ],
-                question=text,
-                prompt=choose_prompt(
-                    prompt_style,
-                    vlmevalkit.mathvision(question, options),
-                    text,
-                    kind,
-                    task_instruction,
+                images=context.image(
+                    image, source, record_id, image_field, path.parent, path.parent.parent
                 ),
+                question=text,
+                prompt=context.prompt(vlmevalkit.mathvision(question, options), text, kind),
                 answer=answer,
                 answer_kind=kind,
                 options=options,

@@ -46,9 +46,8 @@ from typing import Any
 from vlaa.benchmarks import vlmevalkit
 from vlaa.benchmarks.items import (
     EvalItem,
-    ImageResolver,
+    LoadContext,
     Source,
-    choose_prompt,
     content_text,
     find_one,
     option_labels,
@@ -70,11 +69,8 @@ REFERENCE_DIFFERENCES: dict[str, str] = {
 
 def load(
     root: Path,
+    context: LoadContext,
     *,
-    limit: int | None,
-    images: ImageResolver,
-    task_instruction: bool = True,
-    prompt_style: str = "training",
     split: str = "testmini",
 ) -> list[EvalItem]:
     """Items of MathVista's ``split`` (``testmini`` by default, the paper's), in file order."""
@@ -87,11 +83,9 @@ def load(
     source = Source(NAME, path)
     items: list[EvalItem] = []
     for index, (key, record) in enumerate(read_records(path, NAME)):
-        if limit is not None and len(items) >= limit:
+        if context.full(items):
             break
-        items.append(
-            _item(record, key or f"#{index}", path, source, images, task_instruction, prompt_style)
-        )
+        items.append(_item(record, key or f"#{index}", path, source, context))
     return items
 
 
@@ -100,9 +94,7 @@ def _item(
     key: str,
     path: Path,
     source: Source,
-    images: ImageResolver,
-    task_instruction: bool,
-    prompt_style: str,
+    context: LoadContext,
 ) -> EvalItem:
     pid = require_text(record, "pid", source, key)
     question_type = require_text(record, "question_type", source, pid)
@@ -145,19 +137,9 @@ def _item(
     return EvalItem(
         id=pid,
         benchmark=NAME,
-        images=[
-            images.resolve(
-                image,
-                bases=[path.parent, path.parent.parent],
-                source=source,
-                record_id=pid,
-                field=image_field,
-            )
-        ],
+        images=context.image(image, source, pid, image_field, path.parent, path.parent.parent),
         question=str(question),
-        prompt=choose_prompt(
-            prompt_style, vlmevalkit.mathvista(str(question)), str(question), kind, task_instruction
-        ),
+        prompt=context.prompt(vlmevalkit.mathvista(str(question)), str(question), kind),
         answer=gold,
         answer_kind=kind,
         options=options,

@@ -38,9 +38,8 @@ from pathlib import Path
 from vlaa.benchmarks import vlmevalkit
 from vlaa.benchmarks.items import (
     EvalItem,
-    ImageResolver,
+    LoadContext,
     Source,
-    choose_prompt,
     content_text,
     find_one,
     format_options,
@@ -67,11 +66,7 @@ def parse_options(text: str) -> dict[str, str]:
 
 def load(
     root: Path,
-    *,
-    limit: int | None,
-    images: ImageResolver,
-    task_instruction: bool = True,
-    prompt_style: str = "training",
+    context: LoadContext,
 ) -> list[EvalItem]:
     """Items of testmini, ordered by problem group (sub-problems, then the composite one)."""
     path = find_one(
@@ -100,8 +95,8 @@ def load(
         return (steps, int(number) if number.isdigit() else 0, group, role == "multi", role)
 
     rows.sort(key=group_order)
-    if limit is not None:
-        rows = rows[:limit]
+    if context.limit is not None:
+        rows = rows[: context.limit]
 
     items: list[EvalItem] = []
     seen: set[str] = set()
@@ -124,19 +119,9 @@ def load(
             EvalItem(
                 id=item_id,
                 benchmark=NAME,
-                images=[
-                    images.resolve(
-                        image, bases=bases, source=source, record_id=group, field="image_path"
-                    )
-                ],
+                images=context.image(image, source, group, "image_path", *bases),
                 question=text,
-                prompt=choose_prompt(
-                    prompt_style,
-                    vlmevalkit.wemath(question, options),
-                    text,
-                    "mcq",
-                    task_instruction,
-                ),
+                prompt=context.prompt(vlmevalkit.wemath(question, options), text, "mcq"),
                 answer=answer,
                 answer_kind="mcq",
                 options=options,
