@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence, Sized
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -371,6 +371,15 @@ class LoadContext:
     def full(self, items: Sized) -> bool:
         """``limit`` items are loaded already."""
         return self.limit is not None and len(items) >= self.limit
+
+    def records(
+        self, path: Path, benchmark: str, items: Sized
+    ) -> Iterator[tuple[int, str | None, dict[str, Any]]]:
+        """``path``'s records (index, key, record) until ``items`` holds ``limit`` items."""
+        for index, (key, record) in enumerate(read_records(path, benchmark)):
+            if self.full(items):
+                return
+            yield index, key, record
 
     def prompt(self, vlmevalkit_text: str, question: str, answer_kind: str) -> str:
         return choose_prompt(

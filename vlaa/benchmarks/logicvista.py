@@ -29,7 +29,6 @@ from vlaa.benchmarks.items import (
     Source,
     content_text,
     find_one,
-    read_records,
     require,
 )
 
@@ -45,9 +44,7 @@ def load(
     source = Source(NAME, path)
     image_dir = path.parent / "images"
     items: list[EvalItem] = []
-    for index, (key, record) in enumerate(read_records(path, NAME)):
-        if context.full(items):
-            break
+    for index, key, record in context.records(path, NAME, items):
         record_id = key if key is not None else str(record.get("id", f"#{index}"))
         empty: list[str] = []
         question = content_text(record, "question", source, record_id, empty)

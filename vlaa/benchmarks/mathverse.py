@@ -44,7 +44,6 @@ from vlaa.benchmarks.items import (
     Source,
     content_text,
     find_one,
-    read_records,
     require,
     require_text,
 )
@@ -74,9 +73,7 @@ def load(
     )
     source = Source(NAME, path)
     items: list[EvalItem] = []
-    for index, (_, record) in enumerate(read_records(path, NAME)):
-        if context.full(items):
-            break
+    for index, _, record in context.records(path, NAME, items):
         record_id = require_text(record, "sample_index", source, f"#{index}")
         version = require_text(record, "problem_version", source, record_id)
         if version not in versions:

@@ -45,7 +45,6 @@ from vlaa.benchmarks.items import (
     find_one,
     format_options,
     option_labels,
-    read_records,
     require,
     require_text,
 )
@@ -76,9 +75,7 @@ def load(
     )
     source = Source(NAME, path)
     items: list[EvalItem] = []
-    for index, (_, record) in enumerate(read_records(path, NAME)):
-        if context.full(items):
-            break
+    for index, _, record in context.records(path, NAME, items):
         record_id = require_text(record, "id", source, f"#{index}")
         empty: list[str] = []
         question = content_text(record, "question", source, record_id, empty)

@@ -51,7 +51,6 @@ from vlaa.benchmarks.items import (
     content_text,
     find_one,
     option_labels,
-    read_records,
     require,
     require_text,
 )
@@ -82,9 +81,7 @@ def load(
     )
     source = Source(NAME, path)
     items: list[EvalItem] = []
-    for index, (key, record) in enumerate(read_records(path, NAME)):
-        if context.full(items):
-            break
+    for index, key, record in context.records(path, NAME, items):
         items.append(_item(record, key or f"#{index}", path, source, context))
     return items
 
