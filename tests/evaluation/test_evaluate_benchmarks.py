@@ -19,16 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fixtures.benchmark_files import (
-    MATHVISTA_PARQUET,
-    _dynamath_root,
-    _mathvista_rows,
-    _wemath_records,
-    _write_json,
-    _write_parquet,
-    _write_png,
-    logicvista_release,
-)
+from fixtures import benchmark_files as files
 from PIL import Image
 from pydantic import ValidationError
 
@@ -59,14 +50,14 @@ def benchmark_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[st
     """MathVista (Parquet, embedded images), DynaMath (10 variant files), WeMath (JSON + PNGs)."""
     monkeypatch.setenv("VLAA_BENCHMARK_CACHE", str(tmp_path / "image-cache"))
     root = tmp_path / "benchmarks"
-    _write_parquet(root / "MathVista" / MATHVISTA_PARQUET, _mathvista_rows())
+    files._write_parquet(root / "MathVista" / files.MATHVISTA_PARQUET, files._mathvista_rows())
     wemath = root / "We-Math"
-    for record in _wemath_records():
-        _write_png(wemath / record["image_path"])
-    _write_json(wemath / "testmini.json", _wemath_records())
+    for record in files._wemath_records():
+        files._write_png(wemath / record["image_path"])
+    files._write_json(wemath / "testmini.json", files._wemath_records())
     return {
         "mathvista": str(root / "MathVista"),
-        "dynamath": f"file://{_dynamath_root(root)}",
+        "dynamath": f"file://{files._dynamath_root(root)}",
         "wemath": str(wemath),
     }
 
@@ -295,7 +286,7 @@ def test_logicvista_release_with_its_empty_record_is_evaluated(
 ) -> None:
     # The official layout holds a record with an empty question and answer (v1_382): the run
     # completes, the item is generated for, scored as a miss and counted.
-    root = logicvista_release(tmp_path / "LogicVista")
+    root = files.logicvista_release(tmp_path / "LogicVista")
     config = EvaluateStepConfig(
         max_new_tokens=8,
         max_samples=2,

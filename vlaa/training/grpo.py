@@ -16,10 +16,7 @@ from vlaa.errors import ConfigError
 from vlaa.modeling.loading import freeze_vision_tower, load_processor, training_dtype
 from vlaa.modeling.vllm import vllm_available, vllm_unavailable_message
 from vlaa.reward_models import build_scorer
-from vlaa.training.checkpoints import (
-    checkpoint_step,
-    load_model_to_train,
-)
+from vlaa.training.checkpoints import checkpoint_step, load_model_to_train
 from vlaa.training.common import (
     JsonlLogCallback,
     checkpoint_args,

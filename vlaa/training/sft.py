@@ -18,10 +18,7 @@ from trl import SFTConfig, SFTTrainer
 
 from vlaa.errors import ConfigError
 from vlaa.modeling.loading import freeze_vision_tower, load_model, load_processor, training_dtype
-from vlaa.training.checkpoints import (
-    checkpoint_step,
-    load_model_to_train,
-)
+from vlaa.training.checkpoints import checkpoint_step, load_model_to_train
 from vlaa.training.common import (
     JsonlLogCallback,
     checkpoint_args,
