@@ -29,34 +29,27 @@ from pathlib import Path
 from typing import Any
 
 from vlaa.data.rules import normalise_mcq_answer
-from vlaa.data.sources._common import (
-    RowMaker,
-    check_options,
-    image_root,
-    label,
-    locate_annotation,
-    map_records,
-    option_letters,
-    reader,
-    strip_option_label,
-    text,
-)
+from vlaa.data.sources import _common as common
 from vlaa.data.sources.base import SourceReader, SourceRow, SourceSpec
 
 KIND = "arxivqa"
 
 
 def open_arxivqa(spec: SourceSpec, root: Path) -> SourceReader:
-    check_options(spec)
-    base, annotation = locate_annotation(root, spec, ["arxivqa.jsonl"])
-    maker = RowMaker(KIND, image_root(base, spec, base), label(annotation, base))
-    return reader(KIND, spec, map_records(annotation, maker, partial(_row, maker=maker)))
+    common.check_options(spec)
+    base, annotation = common.locate_annotation(root, spec, ["arxivqa.jsonl"])
+    maker = common.RowMaker(
+        KIND, common.image_root(base, spec, base), common.label(annotation, base)
+    )
+    return common.reader(
+        KIND, spec, common.map_records(annotation, maker, partial(_row, maker=maker))
+    )
 
 
-def _row(number: int, record: dict[str, Any], maker: RowMaker) -> SourceRow:
-    record_id = text(record, "id") or str(number)
-    image = text(record, "image")
-    question = text(record, "question")
+def _row(number: int, record: dict[str, Any], maker: common.RowMaker) -> SourceRow:
+    record_id = common.text(record, "id") or str(number)
+    image = common.text(record, "image")
+    question = common.text(record, "question")
     known = {"image": image, "question": question}
     missing = [name for name, value in (("image", image), ("question", question)) if not value]
     if missing:
@@ -72,7 +65,7 @@ def _row(number: int, record: dict[str, Any], maker: RowMaker) -> SourceRow:
             record_id=record_id,
             **known,
         )
-    answer = answer_letter(text(record, "label"), options)
+    answer = answer_letter(common.text(record, "label"), options)
     if answer is None:
         return maker.bad(
             number,
@@ -104,11 +97,11 @@ def lettered_options(raw: Any) -> dict[str, str]:
         return {}
     if len(raw) > 26:
         return {}
-    parsed = [strip_option_label(option) for option in raw]
+    parsed = [common.strip_option_label(option) for option in raw]
     written = [letter for letter, _ in parsed]
     if None not in written and len(set(written)) == len(written):
         return {str(letter): body for letter, body in parsed}
-    letters = option_letters(len(parsed))
+    letters = common.option_letters(len(parsed))
     return {letter: body for letter, (_, body) in zip(letters, parsed, strict=True)}
 
 
@@ -119,6 +112,6 @@ def answer_letter(label_text: str | None, options: dict[str, str]) -> str | None
     letter = normalise_mcq_answer(label_text)
     if letter in options:
         return letter
-    _, body = strip_option_label(label_text)
+    _, body = common.strip_option_label(label_text)
     named = [key for key, value in options.items() if value.lower() == body.lower()]
     return named[0] if len(named) == 1 else None

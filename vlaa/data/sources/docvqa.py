@@ -30,17 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vlaa.data.sources._common import (
-    IMAGE_ROOT_OPTION,
-    RowMaker,
-    check_options,
-    image_root,
-    label,
-    locate_annotation,
-    map_records,
-    reader,
-    text,
-)
+from vlaa.data.sources import _common as common
 from vlaa.data.sources.base import SourceReader, SourceRow, SourceSpec
 
 KIND = "docvqa"
@@ -49,26 +39,28 @@ DOCUMENTS_PREFIX = "documents/"
 
 
 def open_docvqa(spec: SourceSpec, root: Path) -> SourceReader:
-    check_options(spec, ("split",))
+    common.check_options(spec, ("split",))
     split = str(spec.options.get("split", "train"))
     names = [f"{split}_v1.0_withQT.json", f"{split}_v1.0.json"]
-    base, annotation = locate_annotation(
+    base, annotation = common.locate_annotation(
         root, spec, [*names, *(f"spdocvqa_qas/{name}" for name in names)]
     )
-    flat = IMAGE_ROOT_OPTION not in spec.options and (base / FLAT_IMAGES).is_dir()
+    flat = common.IMAGE_ROOT_OPTION not in spec.options and (base / FLAT_IMAGES).is_dir()
     default_root = base / FLAT_IMAGES if flat else annotation.parent
-    maker = RowMaker(KIND, image_root(base, spec, default_root), label(annotation, base))
-    rows = map_records(annotation, maker, partial(_row, maker=maker, flat=flat), "data.item")
-    return reader(KIND, spec, rows)
+    maker = common.RowMaker(
+        KIND, common.image_root(base, spec, default_root), common.label(annotation, base)
+    )
+    rows = common.map_records(annotation, maker, partial(_row, maker=maker, flat=flat), "data.item")
+    return common.reader(KIND, spec, rows)
 
 
-def _row(number: int, record: dict[str, Any], maker: RowMaker, flat: bool) -> SourceRow:
-    question_id = text(record, "questionId")
+def _row(number: int, record: dict[str, Any], maker: common.RowMaker, flat: bool) -> SourceRow:
+    question_id = common.text(record, "questionId")
     record_id = question_id or f"item{number}"
-    image = text(record, "image")
+    image = common.text(record, "image")
     if image and flat:
         image = image.removeprefix(DOCUMENTS_PREFIX)
-    question = text(record, "question")
+    question = common.text(record, "question")
     known = {"image": image, "question": question}
     missing = [name for name, value in (("image", image), ("question", question)) if not value]
     if missing:

@@ -30,18 +30,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from vlaa.data.sources._common import (
-    RowMaker,
-    check_options,
-    first_exchange,
-    image_root,
-    label,
-    locate_annotation,
-    map_records,
-    reader,
-    strip_image_token,
-    text,
-)
+from vlaa.data.sources import _common as common
 from vlaa.data.sources.base import SourceReader, SourceRow, SourceSpec
 
 KIND = "geoqa170k"
@@ -58,16 +47,18 @@ _ANSWER_RE = re.compile(r"Answer\s*[:：]\s*\(?\s*([A-Za-z])\b")
 
 
 def open_geoqa170k(spec: SourceSpec, root: Path) -> SourceReader:
-    check_options(spec)
-    base, annotation = locate_annotation(root, spec, ["qa_tuning.json"])
-    maker = RowMaker(KIND, image_root(base, spec, base / "images"), label(annotation, base))
-    rows = map_records(annotation, maker, partial(_row, maker=maker))
-    return reader(KIND, spec, rows, roles=RL_ONLY)
+    common.check_options(spec)
+    base, annotation = common.locate_annotation(root, spec, ["qa_tuning.json"])
+    maker = common.RowMaker(
+        KIND, common.image_root(base, spec, base / "images"), common.label(annotation, base)
+    )
+    rows = common.map_records(annotation, maker, partial(_row, maker=maker))
+    return common.reader(KIND, spec, rows, roles=RL_ONLY)
 
 
-def _row(number: int, record: dict[str, Any], maker: RowMaker) -> SourceRow:
-    image = text(record, "image")
-    human, assistant = first_exchange(record.get("conversations"))
+def _row(number: int, record: dict[str, Any], maker: common.RowMaker) -> SourceRow:
+    image = common.text(record, "image")
+    human, assistant = common.first_exchange(record.get("conversations"))
     question = clean_question(human) if human else None
     record_id = _record_id(image, number)
     known = {"image": image, "question": question}
@@ -108,7 +99,7 @@ def _row(number: int, record: dict[str, Any], maker: RowMaker) -> SourceRow:
 
 def clean_question(human_turn: str) -> str:
     """The problem and its choices, without ``<image>``, G-LLaVA's instruction or ``Question:``."""
-    question = _INSTRUCTION_RE.sub("", strip_image_token(human_turn))
+    question = _INSTRUCTION_RE.sub("", common.strip_image_token(human_turn))
     return _QUESTION_PREFIX_RE.sub("", question).strip()
 
 

@@ -36,19 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vlaa.boxes import last_box
-from vlaa.data.sources._common import (
-    RowMaker,
-    box_problem,
-    check_options,
-    first_exchange,
-    image_root,
-    label,
-    locate_annotation,
-    map_records,
-    reader,
-    strip_image_token,
-    text,
-)
+from vlaa.data.sources import _common as common
 from vlaa.data.sources.base import SourceReader, SourceRow, SourceSpec
 
 SUBSETS: dict[str, str] = {"llava_cot_coco": "coco", "llava_cot_vg": "vg"}
@@ -66,24 +54,28 @@ def open_llava_cot_vg(spec: SourceSpec, root: Path) -> SourceReader:
 
 
 def _open(kind: str, spec: SourceSpec, root: Path) -> SourceReader:
-    check_options(spec)
-    base, annotation = locate_annotation(root, spec, ["train.jsonl"])
+    common.check_options(spec)
+    base, annotation = common.locate_annotation(root, spec, ["train.jsonl"])
     subset = SUBSETS[kind]
     default_root = next((base / f for f in IMAGE_FOLDERS if (base / f / subset).is_dir()), base)
-    maker = RowMaker(kind, image_root(base, spec, default_root), label(annotation, base))
-    rows = map_records(annotation, maker, partial(_row, maker=maker, subset=subset))
-    return reader(kind, spec, rows)
+    maker = common.RowMaker(
+        kind, common.image_root(base, spec, default_root), common.label(annotation, base)
+    )
+    rows = common.map_records(annotation, maker, partial(_row, maker=maker, subset=subset))
+    return common.reader(kind, spec, rows)
 
 
-def _row(number: int, record: dict[str, Any], maker: RowMaker, subset: str) -> SourceRow | None:
-    image = text(record, "image")
+def _row(
+    number: int, record: dict[str, Any], maker: common.RowMaker, subset: str
+) -> SourceRow | None:
+    image = common.text(record, "image")
     if image is None or PurePosixPath(image).parts[:1] != (subset,):
         return None  # another subset (or no image): not this source's sample
-    human, assistant = first_exchange(record.get("conversations"))
-    question = strip_image_token(human) if human else None
+    human, assistant = common.first_exchange(record.get("conversations"))
+    question = common.strip_image_token(human) if human else None
     if not question or not _BOX_QUESTION_RE.search(question):
         return None  # not a grounding sample
-    original_id = text(record, "id")
+    original_id = common.text(record, "id")
     record_id = f"{original_id or PurePosixPath(image).stem}-{number}"
     known = {"image": image, "question": question}
     box = last_box(conclusion(assistant)) if assistant else None
@@ -95,7 +87,7 @@ def _row(number: int, record: dict[str, Any], maker: RowMaker, subset: str) -> S
             record_id=record_id,
             **known,
         )
-    problem = box_problem(box)
+    problem = common.box_problem(box)
     if problem is not None:
         return maker.bad(number, "invalid_box", problem, record_id=record_id, **known)
     return maker.row(

@@ -37,17 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from vlaa.data import rules
-from vlaa.data.sources._common import (
-    RowMaker,
-    check_options,
-    image_root,
-    label,
-    locate_annotation,
-    map_records,
-    reader,
-    strip_image_token,
-    text,
-)
+from vlaa.data.sources import _common as common
 from vlaa.data.sources.base import CONTEXT_KEY, SourceReader, SourceRow, SourceSpec
 
 KIND = "math_puma"
@@ -59,25 +49,29 @@ _BOXED = r"\boxed{"
 
 
 def open_math_puma(spec: SourceSpec, root: Path) -> SourceReader:
-    check_options(spec)
-    base, annotation = locate_annotation(root, spec, ["train.json", "train.jsonl"])
-    maker = RowMaker(KIND, image_root(base, spec, base), label(annotation, base))
-    return reader(KIND, spec, map_records(annotation, maker, partial(_row, maker=maker)))
+    common.check_options(spec)
+    base, annotation = common.locate_annotation(root, spec, ["train.json", "train.jsonl"])
+    maker = common.RowMaker(
+        KIND, common.image_root(base, spec, base), common.label(annotation, base)
+    )
+    return common.reader(
+        KIND, spec, common.map_records(annotation, maker, partial(_row, maker=maker))
+    )
 
 
-def _row(number: int, record: dict[str, Any], maker: RowMaker) -> SourceRow:
+def _row(number: int, record: dict[str, Any], maker: common.RowMaker) -> SourceRow:
     record_id = str(number)
-    image = text(record, "image_url_2")
-    question = text(record, "instruction_2")
-    question = strip_image_token(question) if question else None
-    context = text(record, "instruction")
+    image = common.text(record, "image_url_2")
+    question = common.text(record, "instruction_2")
+    question = common.strip_image_token(question) if question else None
+    context = common.text(record, "instruction")
     known = {"image": image, "question": question}
     missing = [f for f, v in (("image_url_2", image), ("instruction_2", question)) if not v]
     if missing:
         return maker.bad(
             number, "missing_field", f"missing {', '.join(missing)}", record_id=record_id, **known
         )
-    solution = text(record, "output_2") or text(record, "output") or ""
+    solution = common.text(record, "output_2") or common.text(record, "output") or ""
     answer = final_answer(solution)
     if answer is None:
         return maker.bad(
@@ -89,11 +83,11 @@ def _row(number: int, record: dict[str, Any], maker: RowMaker) -> SourceRow:
         )
     meta: dict[str, Any] = {"index": number, "image_url_2": image}
     answer = rules.normalise_math_ground_truth(answer, meta)  # "sin(x)" -> "\\sin(x)"
-    text_image = text(record, "image_url")
+    text_image = common.text(record, "image_url")
     if text_image:
         meta["image_url"] = text_image
     if context:
-        meta[CONTEXT_KEY] = strip_image_token(context)
+        meta[CONTEXT_KEY] = common.strip_image_token(context)
     assert image is not None and question is not None
     return maker.row(
         number,

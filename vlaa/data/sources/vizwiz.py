@@ -31,16 +31,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from vlaa.data.sources._common import (
-    RowMaker,
-    check_options,
-    image_root,
-    label,
-    locate_annotation,
-    map_records,
-    reader,
-    text,
-)
+from vlaa.data.sources import _common as common
 from vlaa.data.sources.base import SourceReader, SourceRow, SourceSpec
 
 KIND = "vizwiz"
@@ -48,20 +39,22 @@ NON_ANSWERS = frozenset({"unanswerable", "unsuitable", "unsuitable image"})
 
 
 def open_vizwiz(spec: SourceSpec, root: Path) -> SourceReader:
-    check_options(spec, ("split", "image_dir"))
+    common.check_options(spec, ("split", "image_dir"))
     split = str(spec.options.get("split", "train"))
-    base, annotation = locate_annotation(
+    base, annotation = common.locate_annotation(
         root, spec, [f"Annotations/{split}.json", f"annotations/{split}.json", f"{split}.json"]
     )
     image_dir = str(spec.options.get("image_dir", split)).strip("/")
-    maker = RowMaker(KIND, image_root(base, spec, base), label(annotation, base))
-    rows = map_records(annotation, maker, partial(_row, maker=maker, image_dir=image_dir))
-    return reader(KIND, spec, rows)
+    maker = common.RowMaker(
+        KIND, common.image_root(base, spec, base), common.label(annotation, base)
+    )
+    rows = common.map_records(annotation, maker, partial(_row, maker=maker, image_dir=image_dir))
+    return common.reader(KIND, spec, rows)
 
 
-def _row(number: int, record: dict[str, Any], maker: RowMaker, image_dir: str) -> SourceRow:
-    filename = text(record, "image")
-    question = text(record, "question")
+def _row(number: int, record: dict[str, Any], maker: common.RowMaker, image_dir: str) -> SourceRow:
+    filename = common.text(record, "image")
+    question = common.text(record, "question")
     record_id = PurePosixPath(filename).stem if filename else str(number)
     image = f"{image_dir}/{filename}" if image_dir and filename else filename
     known = {"image": image, "question": question}
