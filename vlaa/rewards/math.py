@@ -27,7 +27,7 @@ import threading
 from typing import Any
 
 from vlaa.rewards.math_fastpath import _fast_math_number, _numbers_equivalent
-from vlaa.rewards.math_monomial import _verify_without_sympy
+from vlaa.rewards.math_shortcuts import verify_shortcut
 from vlaa.rewards.math_normalise import normalise_math_answer
 
 # Longer answers are not parsed: no real answer is that long, and sympy parsing time grows
@@ -62,6 +62,12 @@ def _math_parse(text: str, timeout: int | None) -> list[Any]:
 @functools.lru_cache(maxsize=MATH_PARSE_CACHE_SIZE)
 def _parse_ground_truth(answer: str, timeout: int | None) -> tuple[Any, ...]:
     """Math-Verify's parse of a ground truth, kept: a tuple, so no caller can change it."""
+    return tuple(_math_parse(answer, timeout))
+
+
+@functools.lru_cache(maxsize=MATH_PARSE_CACHE_SIZE)
+def _parse_prediction(answer: str, timeout: int | None) -> tuple[Any, ...]:
+    """Math-Verify's parse of an answer, kept apart from ground truths (whose cache is counted)."""
     return tuple(_math_parse(answer, timeout))
 
 
@@ -123,12 +129,12 @@ def _score_math_cached(predicted: str, answer: str) -> float:
     timeout = _math_timeout()
     try:
         gold = _parse_ground_truth(answer, timeout)
-        target = _math_parse(predicted, timeout)
+        target = _parse_prediction(predicted, timeout)
         if not gold or not target:
             return 0.0
-        verdict = _verify_without_sympy(gold, target)
+        verdict = verify_shortcut(gold, target)
         if verdict is None:
-            verdict = verify(list(gold), target, timeout_seconds=timeout)
+            verdict = verify(list(gold), list(target), timeout_seconds=timeout)
         return 1.0 if verdict else 0.0
     except (Exception, TimeoutException):  # Math-Verify's timeout is a BaseException
         return 0.0
@@ -138,6 +144,7 @@ def clear_math_caches() -> None:
     """Forget parsed ground truths, normalised answers and remembered math scores (benchmarks
     start cold)."""
     _parse_ground_truth.cache_clear()
+    _parse_prediction.cache_clear()
     normalise_math_answer.cache_clear()
     _score_math_cached.cache_clear()
 
