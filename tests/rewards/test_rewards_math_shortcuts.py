@@ -1,11 +1,13 @@
-"""``verify_shortcut`` against plain Math-Verify (differential tests).
+"""``verify_shortcut`` and ``parse_plain`` against plain Math-Verify (differential tests).
 
 ``score_math`` decides equal objects, constants clearly apart, a constant against prose and
 linear equations without sympy's simplify or solve (``vlaa.rewards.math_shortcuts``). Seeded
 random pairs built around those shapes and their edges (equal values written differently,
 close values, sides swapped, other variables, e, i, floats, percent, chains, intervals) must
 get exactly Math-Verify's verdict, both from the shortcut where it decides and from
-``score_math``.
+``score_math``. Plain intervals and equations skip Math-Verify's parser
+(``vlaa.rewards.math_plain_parse``); seeded random texts in and around that grammar must parse
+to exactly Math-Verify's result.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import random
 from collections.abc import Iterator
 
 import pytest
+import sympy
 from math_verify import verify
 
 from vlaa.rewards import _math_parse, _score_math_verify, clear_math_caches, score_math
+from vlaa.rewards.math_plain_parse import parse_plain
 from vlaa.rewards.math_shortcuts import verify_shortcut
 
 
@@ -84,8 +88,8 @@ def _constant(rng: random.Random, a: int, b: int) -> str:
         f"\\pi {a}",
         f"{a + 1}\\sqrt{{{b}}}",
         f"{a}\\sqrt{{{b + 1}}}",
-        f"{a * b ** 0.5:.6f}",
-        f"{a * b ** 0.5:.3f}",
+        f"{a * b**0.5:.6f}",
+        f"{a * b**0.5:.3f}",
         f"{a * 3.141592653589793:.6f}",
         f"\\frac{{{a}\\sqrt{{{b}}}}}{{2}}",
         f"\\frac{{\\sqrt{{{b}}}}}{{{a}}}",
@@ -128,12 +132,46 @@ def _prose(rng: random.Random, a: int) -> str:
     )
 
 
+def _plain(rng: random.Random) -> str:
+    """An interval or equation in (or just outside) the plain grammar."""
+    a = rng.choice([0, 1, 3, 12, 99, -1, -7, 10**15, 10**16])
+    b = a + rng.choice([1, 5, 0, -2, 100])
+    space = rng.choice(["", " ", "  "])
+    if rng.random() < 0.5:
+        left, right = rng.choice("(["), rng.choice(")]")
+        text = f"{left}{space}{a},{space}{b}{right}"
+        text = rng.choice([text, text, f" {text} ", text.replace(str(a), f"0{a}", 1)])
+        return rng.choice([text, text, text, f"\\left{text}", f"({a}, {b}", f"({a}.5, {b})"])
+    k = rng.choice(["", "", "2", "6", "1", "0", "07", "-3"])
+    v = rng.choice("xyztnabkEIeiX")
+    n = rng.choice([str(a), str(b), f"-{a}", f"+{a}", f"0{a}", "-0", f"{a}.5"])
+    return rng.choice([f"{k}{v}{space}={space}{n}", f"{k}{v}={n}", f" {v} = {n} ", f"{v} = {n}."])
+
+
 def _answer(rng: random.Random, a: int, b: int, kind: int) -> str:
     if kind < 2:
         return _equation(rng, a, b)
     if kind < 4:
         return _constant(rng, a, b)
+    if kind < 5:
+        return _plain(rng)
     return _prose(rng, a)
+
+
+def _run_parse_differential(seed: int, n: int) -> int:
+    """Texts that ``parse_plain`` parsed, each checked against Math-Verify's parse."""
+    rng = random.Random(seed)
+    parsed = 0
+    for _ in range(n):
+        text = _plain(rng)
+        ours = parse_plain(text)
+        if ours is None:
+            continue
+        parsed += 1
+        theirs = _math_parse(text, None)
+        assert len(theirs) == 2 and theirs[1] == ours[1], (text, theirs, ours)
+        assert theirs[0] == ours[0] and sympy.srepr(theirs[0]) == sympy.srepr(ours[0]), text
+    return parsed
 
 
 def _run_differential(seed: int, n: int) -> tuple[int, int, int]:
@@ -142,9 +180,9 @@ def _run_differential(seed: int, n: int) -> tuple[int, int, int]:
     decided = ones = 0
     for _ in range(n):
         a, b = rng.randint(1, 9), rng.randint(2, 12)
-        kind = rng.randrange(5)  # the answer is mostly of the gold's kind, as in a group
+        kind = rng.randrange(6)  # the answer is mostly of the gold's kind, as in a group
         gold = _answer(rng, a, b, kind)
-        predicted = _answer(rng, a, b, kind if rng.random() < 0.7 else rng.randrange(5))
+        predicted = _answer(rng, a, b, kind if rng.random() < 0.7 else rng.randrange(6))
         expected = _score_math_verify(predicted, gold)
         ones += expected == 1.0
         gold_parsed, predicted_parsed = _math_parse(gold, None), _math_parse(predicted, None)
@@ -204,6 +242,18 @@ def test_other_shapes_go_to_math_verify(predicted: str, gold: str) -> None:
     assert score_math(predicted, gold) == _score_math_verify(predicted, gold)
 
 
+def test_plain_parse_matches_math_verify() -> None:
+    assert _run_parse_differential(seed=0, n=300) > 60
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["(5, 3)", "(3, 3)", "[3, 3]", "(1.5, 2)", "1x = 3", "e = 3", "i = 3", "X = 3", "x = 3."],
+)
+def test_plain_parse_leaves_other_forms_to_math_verify(text: str) -> None:
+    assert parse_plain(text) is None
+
+
 def test_string_alternatives() -> None:
     assert verify_shortcut(["  "], ["  "]) is False  # empty strings never match
     assert verify_shortcut([" 7"], ["7 "]) is True
@@ -220,3 +270,4 @@ def test_scores_match_math_verify() -> None:
 def test_differential_more_seeds(seed: int) -> None:
     n, decided, ones = _run_differential(seed=seed, n=1_500)
     assert decided > n // 3 and ones > 0
+    assert _run_parse_differential(seed=seed, n=1_000) > 200

@@ -12,9 +12,11 @@ for anything else. Per pair of parsed alternatives, following ``sympy_expr_eq`` 
     ``simplify`` of the difference) finds them unequal;
   - a non-zero constant against prose (a non-constant monomial, see ``math_monomial``): the
     difference is not constant, so neither ``evalf`` nor ``simplify`` finds it zero;
+  - a proper interval against a number or prose: the set branch finds them unequal;
   - two linear equations in one variable each (``x = 3``, ``6x = 18``, ``3 = x``): Math-Verify
     compares ``lhs - rhs`` of both, as is and with the answer's sides flipped, and nothing else
-    can succeed (``solve`` returns bare values where its code expects dicts, and raises), so
+    can succeed (for a real variable ``solve`` returns one bare value where its code expects
+    dicts, and raises), so
     they match only when one ``lhs - rhs`` is the other or its negation: ``6x = 18`` does not
     match ``x = 3`` (Math-Verify's verdict, kept).
 tests/rewards/test_rewards_math_shortcuts.py checks each against plain Math-Verify.
@@ -33,6 +35,8 @@ from vlaa.rewards.math_monomial import _nonconstant_monomial, _verify_without_sy
 # fraction of the larger (at least of 1): far outside 6-place rounding and ``evalf``'s chop.
 _MAX_CONSTANT = 1e6
 _CLEAR_GAP = 1e-4
+# Every part of a constant is at most this large, so that float rounding stays far below the gap.
+_MAX_PART = 1e9
 # A constant this close to 0 could be chopped to 0 by ``evalf``; such golds go to Math-Verify.
 _MIN_NONZERO = 1e-3
 # Coefficients of linear equations beyond this (numerator or denominator) go to Math-Verify, so
@@ -56,9 +60,10 @@ def _constant_value(expr: Any) -> float | None:
             value = math.pi if expr is S.Pi else math.e
         elif isinstance(expr, Add | Mul):
             parts = [_constant_value(arg) for arg in expr.args]
-            if any(part is None for part in parts):
+            known = [part for part in parts if part is not None]
+            if len(known) < len(parts):
                 return None
-            value = math.fsum(parts) if isinstance(expr, Add) else math.prod(parts)  # type: ignore[arg-type]
+            value = math.fsum(known) if isinstance(expr, Add) else math.prod(known)
         elif isinstance(expr, Pow):
             base, exponent = _constant_value(expr.base), _constant_value(expr.exp)
             if base is None or exponent is None or (base < 0 and not exponent.is_integer()):
@@ -68,7 +73,9 @@ def _constant_value(expr: Any) -> float | None:
             return None
     except (ArithmeticError, ValueError):  # overflow, 0 to a negative power
         return None
-    return value if isinstance(value, float) and math.isfinite(value) else None
+    if not isinstance(value, float) or not abs(value) <= _MAX_PART:  # also nan, complex
+        return None
+    return value
 
 
 def _constants_verdict(gold: float, predicted: float) -> bool | None:
@@ -88,8 +95,9 @@ def _linear_form(expr: Any) -> Linear | None:
             return None
         return {None: Fraction(int(expr.p), int(expr.q))}
     if type(expr) is Symbol:
-        # compare_symbols lowercases longer names, and a Symbol named e matches E
-        if len(expr.name) != 1 or expr.name.lower() == "e":
+        # compare_symbols lowercases longer names, and a Symbol named e matches E; solve finds
+        # no solution for a Symbol that is not real (``i``), and all() of none is true
+        if len(expr.name) != 1 or expr.name.lower() == "e" or expr.is_real is not True:
             return None
         return {expr: Fraction(1)}
     if isinstance(expr, Add):
@@ -141,7 +149,7 @@ def _equation_form(equation: Any) -> Linear | None:
     form = _cleaned(form)
     if len(set(form) - {None}) != 1:
         return None
-    if any(abs(v.numerator) > _MAX_COEFFICIENT or v.denominator > _MAX_COEFFICIENT for v in form.values()):
+    if any(max(abs(v.numerator), v.denominator) > _MAX_COEFFICIENT for v in form.values()):
         return None
     return form
 
@@ -180,6 +188,24 @@ def _unwrapped(gold: Any, predicted: Any) -> tuple[Any, Any] | None:
     return gold, predicted
 
 
+def _interval_against_expression(gold: Any, predicted: Any) -> bool:
+    """A proper interval with rational ends against an expression (a number, prose): never equal.
+
+    Math-Verify's set branch compares the interval with ``{predicted}``: not equal, their
+    symmetric difference is not empty (an interval has more than one point), and an interval
+    meets a one-element set in no other branch.
+    """
+    from sympy import Expr, Interval, Rational
+
+    return (
+        type(gold) is Interval
+        and isinstance(gold.start, Rational)
+        and isinstance(gold.end, Rational)
+        and gold.start < gold.end
+        and isinstance(predicted, Expr)
+    )
+
+
 def _equal(gold: Any, predicted: Any) -> bool:
     """Math-Verify's first check, ``gold == predicted``, which it reads as false if it raises."""
     try:
@@ -211,6 +237,8 @@ def _pair_verdict(gold: Any, predicted: Any) -> bool | None:
         return None
     if _equal(gold, predicted):
         return True
+    if _interval_against_expression(gold, predicted):
+        return False
     gold_value = _constant_value(gold)
     if gold_value is None:
         return None
