@@ -11,10 +11,10 @@ random-weight reward model through ``SequenceClassificationScorer.score_batch``.
 ``math (numeric answers)`` (plain numbers, which ``score_math`` scores on an exact fast path)
 and ``math (symbolic answers: ...)`` (equations, expressions, intervals, which go through
 Math-Verify's parser unless plain, and its simplify unless a shortcut decides them), so that
-the fast path cannot hide the symbolic cost. ``score_math`` caches
-parsed ground truths, parsed answers and recent scores; the caches are cleared at the start of every pass over
-a pool, so each pass scores its completions as if seen once, and every row reports how many
-distinct (answer, ground truth) pairs its pool holds.
+the fast path cannot hide the symbolic cost. ``score_math`` caches parsed ground truths, parsed
+answers and recent scores; the caches are cleared at the start of every pass over a pool, so
+each pass scores its completions as if seen once, and every row reports how many distinct
+(answer, ground truth) pairs its pool holds.
 
 Prints a table and writes ``bench/results/rewards.json`` with the machine it ran on.
 Usage: ``python bench/rewards.py [--seconds S] [--output FILE]``.
