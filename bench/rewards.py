@@ -10,10 +10,11 @@ random-weight reward model through ``SequenceClassificationScorer.score_batch``.
 ``math`` is timed three times: the realistic mix, then split by the kind of ground truth into
 ``math (numeric answers)`` (plain numbers, which ``score_math`` scores on an exact fast path)
 and ``math (symbolic answers: ...)`` (equations, expressions, intervals, which go through
-Math-Verify), so that the fast path cannot hide the symbolic cost. ``score_math`` caches
-parsed ground truths and recent scores; the caches are cleared at the start of every pass over
-a pool, so each pass scores its completions as if seen once, and every row reports how many
-distinct (answer, ground truth) pairs its pool holds.
+Math-Verify's parser unless plain, and its simplify unless a shortcut decides them), so that
+the fast path cannot hide the symbolic cost. ``score_math`` caches parsed ground truths, parsed
+answers and recent scores; the caches are cleared at the start of every pass over a pool, so
+each pass scores its completions as if seen once, and every row reports how many distinct
+(answer, ground truth) pairs its pool holds.
 
 Prints a table and writes ``bench/results/rewards.json`` with the machine it ran on.
 Usage: ``python bench/rewards.py [--seconds S] [--output FILE]``.
@@ -342,9 +343,10 @@ def notes(results: dict[str, Any], math_rows: dict[str, Any]) -> list[str]:
     symbolic = math_rows["symbolic"]
     if symbolic["completions_per_second"] < TARGET_PER_SECOND:
         lines.append(
-            "Symbolic math answers go through Math-Verify unchanged: sympy parsing, simplify and "
-            "solve cost milliseconds per answer; only plain numbers take the exact fast path, "
-            "and only prose (a product of symbols) against a plain number skips simplify."
+            "Symbolic math answers go through Math-Verify's parser unless they are plain "
+            "intervals or equations, and through its simplify and solve (milliseconds each) "
+            "unless vlaa.rewards.math_shortcuts decides them (equal objects, constants clearly "
+            "apart, prose, linear equations, an interval against an expression)."
         )
     return lines
 

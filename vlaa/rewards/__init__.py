@@ -2,7 +2,8 @@
 
 This package owns turning one completion into one reward: extracting the answer outside
 ``<think>`` (``extract``), the verifier of each ``reward_type`` (one module each: ``digit``,
-``mcq``, ``math`` with its ``math_fastpath`` and ``math_monomial``, ``iou``, ``open``), and the
+``mcq``, ``math`` with its ``math_fastpath``, ``math_monomial``, ``math_normalise``,
+``math_plain_parse`` and ``math_shortcuts``, ``iou``, ``open``), and the
 ``registry`` that maps a type's name to its verifier (``VERIFIERS``, ``verifier(name)``) and
 scores a completion (``score``). Each sample is scored by exactly one verifier chosen by its
 ``reward_type``; there is no weighted sum. The format reward is implicit: a completion without

@@ -7,8 +7,12 @@ too slow for the trainer's budget. ``score_math`` therefore
      Math-Verify's parser would produce and ``_numbers_equivalent`` reproduces Math-Verify's
      verdict on two numbers in plain Python;
   2. otherwise runs Math-Verify itself, reusing parsed ground truths, which repeat across a
-     GRPO group and across epochs (``_parse_ground_truth``), and deciding a number against
-     prose without sympy (``vlaa.rewards.math_monomial``);
+     GRPO group and across epochs (``_parse_ground_truth``), and parsed answers, which recur
+     across a group and across ground truths (``_parse_prediction``); plain intervals and
+     equations (``(3, 7)``, ``x = 3``), slow for Math-Verify's parser, are parsed to the same
+     result without it (``vlaa.rewards.math_plain_parse``); a number against prose, equal
+     objects, constants clearly apart and linear equations are decided without sympy's
+     simplify and solve (``vlaa.rewards.math_monomial``, ``vlaa.rewards.math_shortcuts``);
   3. first rewrites plain-text notation on either side ("2 * sin(x)", "x**2", "1 000") as the
      LaTeX Math-Verify reads as meant (``vlaa.rewards.math_normalise``), so that records
      built before ground truths were normalised at import still score right;
@@ -17,7 +21,8 @@ too slow for the trainer's budget. ``score_math`` therefore
 ``_score_math_verify`` is the reference: plain Math-Verify, no fast path, no cache and no
 rewriting (LaTeX and plain numbers are left as written, or grouped numbers rewritten to
 the same value, so on those the two agree exactly).
-tests/rewards/test_rewards_math_fastpath.py checks the fast path against it and against sympy.
+tests/rewards/test_rewards_math_fastpath.py checks the fast path against it and against sympy,
+tests/rewards/test_rewards_math_shortcuts.py the plain parses and the shortcuts.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ import threading
 from typing import Any
 
 from vlaa.rewards.math_fastpath import _fast_math_number, _numbers_equivalent
-from vlaa.rewards.math_monomial import _verify_without_sympy
 from vlaa.rewards.math_normalise import normalise_math_answer
+from vlaa.rewards.math_plain_parse import parse_plain
+from vlaa.rewards.math_shortcuts import verify_shortcut
 
 # Longer answers are not parsed: no real answer is that long, and sympy parsing time grows
 # badly with input size.
@@ -62,7 +68,13 @@ def _math_parse(text: str, timeout: int | None) -> list[Any]:
 @functools.lru_cache(maxsize=MATH_PARSE_CACHE_SIZE)
 def _parse_ground_truth(answer: str, timeout: int | None) -> tuple[Any, ...]:
     """Math-Verify's parse of a ground truth, kept: a tuple, so no caller can change it."""
-    return tuple(_math_parse(answer, timeout))
+    return parse_plain(answer) or tuple(_math_parse(answer, timeout))
+
+
+@functools.lru_cache(maxsize=MATH_PARSE_CACHE_SIZE)
+def _parse_prediction(answer: str, timeout: int | None) -> tuple[Any, ...]:
+    """Math-Verify's parse of an answer, kept apart from ground truths (whose cache is counted)."""
+    return parse_plain(answer) or tuple(_math_parse(answer, timeout))
 
 
 def _math_timeout() -> int | None:
@@ -123,12 +135,12 @@ def _score_math_cached(predicted: str, answer: str) -> float:
     timeout = _math_timeout()
     try:
         gold = _parse_ground_truth(answer, timeout)
-        target = _math_parse(predicted, timeout)
+        target = _parse_prediction(predicted, timeout)
         if not gold or not target:
             return 0.0
-        verdict = _verify_without_sympy(gold, target)
+        verdict = verify_shortcut(gold, target)
         if verdict is None:
-            verdict = verify(list(gold), target, timeout_seconds=timeout)
+            verdict = verify(list(gold), list(target), timeout_seconds=timeout)
         return 1.0 if verdict else 0.0
     except (Exception, TimeoutException):  # Math-Verify's timeout is a BaseException
         return 0.0
@@ -138,6 +150,7 @@ def clear_math_caches() -> None:
     """Forget parsed ground truths, normalised answers and remembered math scores (benchmarks
     start cold)."""
     _parse_ground_truth.cache_clear()
+    _parse_prediction.cache_clear()
     normalise_math_answer.cache_clear()
     _score_math_cached.cache_clear()
 
