@@ -15,16 +15,16 @@ units and symbols named like the ground truth.
 
 from __future__ import annotations
 
-import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
 import pytest
 import sympy
+from math_differential import differential
 from math_verify.grader import sympy_expr_eq
 
 from vlaa import rewards
@@ -43,14 +43,7 @@ from vlaa.rewards import (
     score_math,
 )
 
-
-@pytest.fixture(autouse=True)
-def _quiet_and_cold() -> Iterator[None]:
-    """Math-Verify logs a warning per timeout-less call; every test starts with cold caches."""
-    logging.disable(logging.WARNING)
-    clear_math_caches()
-    yield
-    logging.disable(logging.NOTSET)
+pytestmark = pytest.mark.usefixtures("quiet_cold_math")
 
 
 # ----------------------------------------------------------------------------- generators
@@ -337,23 +330,9 @@ def _run_score_differential(seed: int, n: int) -> tuple[int, int, int]:
 def _run_prose_differential(seed: int, n: int) -> tuple[int, int, int]:
     """(pairs, pairs decided by ``_verify_without_sympy``, pairs scored 1) for prose answers."""
     rng = random.Random(seed)
-    decided = ones = 0
-    for _ in range(n):
-        gold = _numeric_gold(rng)
-        predicted = _prose(rng, gold)
-        expected = _score_math_verify(predicted, gold)
-        ones += expected == 1.0
-        gold_parsed, predicted_parsed = (
-            _parse_ground_truth(gold, None),
-            _math_parse(predicted, None),
-        )
-        if gold_parsed and predicted_parsed:
-            verdict = _verify_without_sympy(gold_parsed, predicted_parsed)
-            if verdict is not None:
-                decided += 1
-                assert float(verdict) == expected, (predicted, gold)
-        assert score_math(predicted, gold) == expected, (predicted, gold)
-    return n, decided, ones
+    golds = (_numeric_gold(rng) for _ in range(n))
+    pairs = ((_prose(rng, gold), gold) for gold in golds)
+    return differential(pairs, _parse_ground_truth, _verify_without_sympy)
 
 
 # ----------------------------------------------------------------------------- parse

@@ -9,21 +9,12 @@ and as imported (already rewritten).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-
 import pytest
 
 from vlaa.rewards import _score_math_verify, clear_math_caches, score, score_math
 from vlaa.rewards.math_normalise import normalise_math_answer
 
-
-@pytest.fixture(autouse=True)
-def _quiet_and_cold() -> Iterator[None]:
-    logging.disable(logging.WARNING)
-    clear_math_caches()
-    yield
-    logging.disable(logging.NOTSET)
+pytestmark = pytest.mark.usefixtures("quiet_cold_math")
 
 
 # (ground truth as released, its LaTeX form, a correct LaTeX answer, a wrong LaTeX answer)

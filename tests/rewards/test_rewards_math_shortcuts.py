@@ -12,25 +12,18 @@ to exactly Math-Verify's result.
 
 from __future__ import annotations
 
-import logging
 import random
-from collections.abc import Iterator
 
 import pytest
 import sympy
+from math_differential import differential
 from math_verify import verify
 
-from vlaa.rewards import _math_parse, _score_math_verify, clear_math_caches, score_math
+from vlaa.rewards import _math_parse, _score_math_verify, score_math
 from vlaa.rewards.math_plain_parse import parse_plain
 from vlaa.rewards.math_shortcuts import verify_shortcut
 
-
-@pytest.fixture(autouse=True)
-def _quiet_and_cold() -> Iterator[None]:
-    logging.disable(logging.WARNING)
-    clear_math_caches()
-    yield
-    logging.disable(logging.NOTSET)
+pytestmark = pytest.mark.usefixtures("quiet_cold_math")
 
 
 _VARIABLES = ("x", "x", "x", "y", "t", "X", "e", "i", "x_1", "\\alpha")
@@ -177,22 +170,16 @@ def _run_parse_differential(seed: int, n: int) -> int:
 def _run_differential(seed: int, n: int) -> tuple[int, int, int]:
     """(pairs, pairs the shortcut decided, pairs scored 1) for ``n`` random pairs."""
     rng = random.Random(seed)
-    decided = ones = 0
-    for _ in range(n):
-        a, b = rng.randint(1, 9), rng.randint(2, 12)
-        kind = rng.randrange(6)  # the answer is mostly of the gold's kind, as in a group
-        gold = _answer(rng, a, b, kind)
-        predicted = _answer(rng, a, b, kind if rng.random() < 0.7 else rng.randrange(6))
-        expected = _score_math_verify(predicted, gold)
-        ones += expected == 1.0
-        gold_parsed, predicted_parsed = _math_parse(gold, None), _math_parse(predicted, None)
-        if gold_parsed and predicted_parsed:
-            verdict = verify_shortcut(gold_parsed, predicted_parsed)
-            if verdict is not None:
-                decided += 1
-                assert float(verdict) == expected, (predicted, gold)
-        assert score_math(predicted, gold) == expected, (predicted, gold)
-    return n, decided, ones
+    return differential((_random_pair(rng) for _ in range(n)), _math_parse, verify_shortcut)
+
+
+def _random_pair(rng: random.Random) -> tuple[str, str]:
+    """(prediction, gold): the answer is mostly of the gold's kind, as in a group."""
+    a, b = rng.randint(1, 9), rng.randint(2, 12)
+    kind = rng.randrange(6)
+    gold = _answer(rng, a, b, kind)
+    predicted = _answer(rng, a, b, kind if rng.random() < 0.7 else rng.randrange(6))
+    return predicted, gold
 
 
 @pytest.mark.parametrize(

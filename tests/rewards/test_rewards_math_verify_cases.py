@@ -14,14 +14,12 @@ is listed in ``DISAGREEMENTS`` with the reason, and any other outcome fails.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from vlaa.rewards import MAX_MATH_ANSWER_CHARS, clear_math_caches, extract_answer, score
+from vlaa.rewards import MAX_MATH_ANSWER_CHARS, extract_answer, score
 
 CASES_FILE = Path(__file__).parent / "data" / "math_verify_cases.json"
 
@@ -69,12 +67,7 @@ def _cases() -> list[dict[str, Any]]:
     return json.loads(CASES_FILE.read_text(encoding="utf-8"))["cases"]
 
 
-@pytest.fixture(autouse=True)
-def _quiet_and_cold() -> Iterator[None]:
-    logging.disable(logging.WARNING)  # Math-Verify warns on every timeout-less call
-    clear_math_caches()
-    yield
-    logging.disable(logging.NOTSET)
+pytestmark = pytest.mark.usefixtures("quiet_cold_math")
 
 
 def _completion(case: dict[str, Any]) -> str:
