@@ -30,11 +30,14 @@ import yaml
 
 from vlaa.cluster import PIPELINE_SERVICE_ACCOUNT
 from vlaa.errors import UserError
-from vlaa.parameters import ParameterError, RunParameters, load_parameter_file, merge
-from vlaa.parameters import validate_parameters as validate_run_parameters
+from vlaa.parameters import (
+    ParameterError,
+    RunParameters,
+    load_parameter_file,
+    validate_over_preset,
+)
 from vlaa.pipelines.compile import compile_pipeline
 from vlaa.pipelines.cron import check_schedule
-from vlaa.presets import preset as named_preset
 from vlaa.registry.config import PublishConfig
 
 DEFAULT_TOKEN_ENV = "KFP_API_TOKEN"
@@ -132,8 +135,7 @@ def run_parameters(
     if problems:
         raise ParameterError("; ".join(problems))
 
-    run_values = {key: value for key, value in user.items() if key in run_fields}
-    validated = validate_run_parameters(merge(named_preset(preset), run_values))
+    validated = validate_over_preset(user, preset)
     arguments: dict[str, Any] = {}
     for field in run_fields:
         if field in compiled.inputs:

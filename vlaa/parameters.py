@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from vlaa.data.config import BuildDatasetConfig
 from vlaa.errors import UserError, describe_validation_error
 from vlaa.evaluation.config import EvaluateStepConfig
+from vlaa.presets import preset
 from vlaa.registry.config import PublishConfig
 from vlaa.training.config import GRPOStepConfig, SFTStepConfig
 
@@ -92,3 +93,10 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def validate_over_preset(user: dict[str, Any], preset_name: str) -> RunParameters:
+    """The run parameters among ``user``'s keys (a ``--params`` file; other keys, a pipeline's
+    own cluster settings, are left to the caller) over the named preset, validated."""
+    run_values = {key: value for key, value in user.items() if key in RunParameters.model_fields}
+    return validate_parameters(merge(preset(preset_name), run_values))

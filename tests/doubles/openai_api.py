@@ -530,13 +530,10 @@ class DoubleProcess:
         self._call("/_reset", {})
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        # Imported here: this file also runs as the server's script, without tests/ on sys.path.
+        from support.processes import stop_process
+
+        stop_process(self.process)
         if self.process.stdout is not None:
             self.process.stdout.close()
         self._stderr.close()

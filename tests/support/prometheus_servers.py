@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 import requests
 
+from support.processes import stop_process
+
 PACKAGES: tuple[str, ...] = ("prometheus", "prometheus-pushgateway")
 BINARIES: tuple[str, ...] = ("prometheus", "prometheus-pushgateway")
 READY_TIMEOUT_SECONDS = 30.0
@@ -113,13 +115,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Terminate (then kill) the process; idempotent."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def _start(

@@ -80,14 +80,11 @@ def _checked_before_kfp(pipeline: str, params: Path | None, preset: str) -> str:
     """The pipeline's full name, once its name and the run parameters (the file over the
     preset) are valid: checked before KFP loads, so a typo answers in well under a second.
     The pipeline's own parameters (cluster settings) are checked once it is compiled."""
-    from vlaa.parameters import RunParameters, load_parameter_file, merge, validate_parameters
+    from vlaa.parameters import load_parameter_file, validate_over_preset
     from vlaa.pipelines.names import pipeline_name
-    from vlaa.presets import preset as named_preset
 
     name = pipeline_name(pipeline)
-    user = load_parameter_file(params) if params else {}
-    run_values = {key: value for key, value in user.items() if key in RunParameters.model_fields}
-    validate_parameters(merge(named_preset(preset), run_values))
+    validate_over_preset(load_parameter_file(params) if params else {}, preset)
     return name
 
 
