@@ -51,6 +51,11 @@ from aiohttp import web
 
 from vlaa.data.llm_teacher.prompts import SYSTEM_PROMPTS
 
+try:  # as tests' doubles package, or run as a script from tests/doubles
+    from doubles.openai_hostile import HOSTILE, hostile_reply
+except ImportError:  # pragma: no cover - script mode
+    from openai_hostile import HOSTILE, hostile_reply  # type: ignore[no-redef]
+
 FAULTS: tuple[str, ...] = (
     "429",
     "500",
@@ -62,6 +67,7 @@ FAULTS: tuple[str, ...] = (
     "no_choices",
     "empty_content",
     "disconnect",
+    *HOSTILE,  # openai_hostile.py: huge, endless, redirect, key echoes, lone surrogate
 )
 OK = "ok"
 VOLATILE_FIELDS: tuple[str, ...] = ("user", "metadata", "request_id")
@@ -99,6 +105,8 @@ class DoubleConfig:
     # test: nothing is answered that the client could lose); None: never. A held request
     # gets a 503 when the hold is lifted (configure(hold_after_answers=None)).
     hold_after_answers: int | None = None
+    huge_bytes: int = 50 * 1024 * 1024  # content size of a "huge" reply
+    redirect_to: str = "http://127.0.0.1:9/v1/chat/completions"  # where "redirect" points
 
     def __post_init__(self) -> None:
         for kind in [*self.fault_kinds, *self.schedule]:
@@ -353,6 +361,11 @@ class DoubleServer:
             return web.Response(status=500)
         messages = body.get("messages", [])
         step = step_of(messages)
+        if fault in HOSTILE:
+            answer = self.answer(step, messages)
+            return await hostile_reply(
+                request, fault, answer, config.huge_bytes, config.redirect_to
+            )
         text = "" if fault == "empty_content" else self.answer(step, messages)
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if config.separate_reasoning and step == "reason" and "</think>" in text:

@@ -34,6 +34,10 @@ def build_dataset_command(
         Path, typer.Option(help="Folder for the sft/, rl/, eval/ and card/ outputs.")
     ],
     config: ConfigOption = None,
+    rebuild_teacher_cache: Annotated[
+        bool,
+        typer.Option(help="Move a damaged LLM-teacher cache aside and start a fresh one."),
+    ] = False,
 ) -> None:
     """Build the dataset splits and data card (the build_dataset step, without KFP)."""
     from vlaa.data.config import BuildDatasetConfig
@@ -41,6 +45,8 @@ def build_dataset_command(
 
     def action() -> Any:
         step_config = load_step_config(BuildDatasetConfig, config)
+        if rebuild_teacher_cache and step_config.llm_teacher is not None:
+            step_config.llm_teacher = {**step_config.llm_teacher, "rebuild_cache": True}
         return build_dataset(
             step_config, output / "sft", output / "rl", output / "eval", output / "card"
         )

@@ -13,8 +13,16 @@ session belong to the event loop of the first call: use one client within one lo
 ``aclose()`` it there.
 
 The API key is read from the environment once, at construction (a missing variable is an error
-naming the variable), sent only in the Authorization header, and scrubbed from every error
-detail and log line (a server may echo what it was sent).
+naming the variable), sent only in the Authorization header, and scrubbed (``scrub.py``) from
+every reply, error detail and log line before anything is cut or stored (a server may echo
+what it was sent).
+
+Hostile replies are bounded: redirects are never followed (aiohttp's ``allow_redirects=False``
+returns the 3xx itself, which fails the call naming the Location host: following it would
+re-send prompts, images and the key elsewhere); the body is read in chunks from
+``response.content`` (aiohttp's flow-controlled ``StreamReader``, decompressing chunk by
+chunk) and reading stops past the endpoint's ``max_response_bytes``, so memory per request is
+bounded whatever the server sends. A reply that cannot be stored (a lone surrogate) is a drop.
 """
 
 from __future__ import annotations
@@ -39,7 +47,14 @@ from tenacity import (
 )
 from yarl import URL
 
-from vlaa.data.llm_teacher.cache import ResponseCache, cache_key, input_hash
+from vlaa.data.llm_teacher.bounded import ERROR_BODY_BYTES, read_capped, redirect_failure
+from vlaa.data.llm_teacher.cache import (
+    CachedResponse,
+    ResponseCache,
+    UnstorableReply,
+    cache_key,
+    input_hash,
+)
 from vlaa.data.llm_teacher.config import (
     TEACHER_STEPS,
     LLMTeacherConfig,
@@ -47,12 +62,13 @@ from vlaa.data.llm_teacher.config import (
     TeacherStep,
 )
 from vlaa.data.llm_teacher.prompts import PROMPT_VERSIONS, Message
+from vlaa.data.llm_teacher.scrub import Scrubber, shorten
 from vlaa.data.llm_teacher.wire import (
     CONNECTION_ERROR,
     DETAIL_CHARS,
     RATE_LIMITED,
-    REDACTED,
     TIMEOUT,
+    UNSTORABLE,
     AttemptFailed,
     ChatResult,
     Reply,
@@ -65,6 +81,9 @@ from vlaa.data.llm_teacher.wire import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Waiting for another process's reply to a claimed key: first poll, longest pause between polls.
+CLAIM_POLL_S = (0.02, 0.5)
 
 
 def _api_key(endpoint: TeacherEndpoint, steps: Sequence[str]) -> str | None:
@@ -108,9 +127,6 @@ class _EndpointPool:
                 headers=headers,
             )
         return self._session
-
-    def redact(self, text: str) -> str:
-        return text.replace(self._api_key, REDACTED) if self._api_key else text
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this pool for ``seconds`` (a 429's Retry-After)."""
@@ -178,7 +194,12 @@ class ChatClient:
             for step, endpoint in self._endpoints.items()
         }
         self._backoffs = {step: _Backoff(ep) for step, ep in self._endpoints.items()}
-        self.cache = cache if cache is not None else ResponseCache(config.cache_dir)
+        self._scrub = Scrubber(keys.values())
+        self.cache = (
+            cache
+            if cache is not None
+            else ResponseCache(config.cache_dir, rebuild=config.rebuild_cache)
+        )
         self._stats = {step: StepStats() for step in TEACHER_STEPS}
         # Identical requests in flight at once (two records with the same reasoning to
         # rewrite) share one HTTP call: the cache only helps once the first one has returned.
@@ -230,7 +251,8 @@ class ChatClient:
             latency = time.perf_counter() - started
             stats.latency_s += latency
             return ChatResult(
-                text=hit.text,
+                # Scrubbed again: a cache written before scrubbing existed may hold a key.
+                text=self._scrub(hit.text),
                 attempts=0,
                 cached=True,
                 latency_s=latency,
@@ -238,7 +260,7 @@ class ChatClient:
                 step=step,
                 model=endpoint.model,
                 prompt_version=version,
-                reasoning=hit.reasoning,
+                reasoning=self._scrub(hit.reasoning) if hit.reasoning is not None else None,
             )
 
         shared = self._in_flight.get(key)
@@ -248,12 +270,13 @@ class ChatClient:
             attempts = 0
         else:
             reply, attempts = await self._post_once_per_key(step, key, body, version)
+            stats.cache_hits += reply.cached
         latency = time.perf_counter() - started
         stats.latency_s += latency
         return ChatResult(
             text=reply.text,
             attempts=attempts,
-            cached=False,
+            cached=reply.cached,
             latency_s=latency,
             usage=reply.usage,
             step=step,
@@ -267,21 +290,20 @@ class ChatClient:
         self, step: TeacherStep, key: str, body: dict[str, Any], version: str
     ) -> tuple[Reply, int]:
         """POST ``body`` (retrying), cache the reply, and share it with identical requests
-        that arrive meanwhile; a failure reaches them too."""
+        that arrive meanwhile; a failure reaches them too. Another process sharing the cache
+        may hold the key's claim: then its reply is awaited instead (``Reply.cached``)."""
         future: asyncio.Future[tuple[Reply, int]] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=wire_json)
-            reply, attempts = await self._post_with_retries(step, payload.encode("utf-8"))
-            self.cache.put(
-                key,
-                step=step,
-                model=self._endpoints[step].model,
-                prompt_version=version,
-                text=reply.text,
-                reasoning=reply.reasoning,
-                usage=reply.usage,
-            )
+            answered = await self._claim(key)
+            if answered is not None:
+                reply = Reply(answered.text, answered.reasoning, answered.usage, 0.0, cached=True)
+                attempts = 0
+            else:
+                try:
+                    reply, attempts = await self._post_and_store(step, key, body, version)
+                finally:
+                    self.cache.claims.release(key)
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -294,6 +316,43 @@ class ChatClient:
             return reply, attempts
         finally:
             del self._in_flight[key]
+
+    async def _claim(self, key: str) -> CachedResponse | None:
+        """Claim ``key`` for this client (None), or return the reply another process stored
+        while it held the claim. Polls the cache at growing intervals while waiting."""
+        pause, longest = CLAIM_POLL_S
+        while True:
+            if self.cache.claims.try_claim(key):
+                # The holder may have stored the reply just before releasing the claim.
+                stored = self.cache.get(key, count=False)
+                if stored is not None:
+                    self.cache.claims.release(key)
+                return stored
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, longest)
+            stored = self.cache.get(key, count=False)
+            if stored is not None:
+                return stored
+
+    async def _post_and_store(
+        self, step: TeacherStep, key: str, body: dict[str, Any], version: str
+    ) -> tuple[Reply, int]:
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=wire_json)
+        reply, attempts = await self._post_with_retries(step, payload.encode("utf-8"))
+        try:
+            self.cache.put(
+                key,
+                step=step,
+                model=self._endpoints[step].model,
+                prompt_version=version,
+                text=reply.text,
+                reasoning=reply.reasoning,
+                usage=reply.usage,
+            )
+        except UnstorableReply as error:
+            self._stats[step].failures[UNSTORABLE] += 1
+            raise TeacherCallError(UNSTORABLE, str(error), attempts, step) from None
+        return reply, attempts
 
     async def _post_with_retries(self, step: TeacherStep, body: bytes) -> tuple[Reply, int]:
         endpoint = self._endpoints[step]
@@ -328,6 +387,7 @@ class ChatClient:
 
     async def _post_once(self, pool: _EndpointPool, step: TeacherStep, body: bytes) -> Reply:
         queued = time.perf_counter()
+        endpoint = self._endpoints[step]
         async with pool.semaphore:
             if pool.limiter is not None:
                 await pool.limiter.acquire()
@@ -335,29 +395,34 @@ class ChatClient:
             wait_s = time.perf_counter() - queued
             try:
                 async with pool.session().post(
-                    pool.url, data=body, timeout=self._timeouts[step]
+                    pool.url, data=body, timeout=self._timeouts[step], allow_redirects=False
                 ) as response:
-                    raw = await response.read()
                     status = response.status
                     headers = response.headers
+                    if 300 <= status < 400:
+                        raise redirect_failure(response, self._scrub)
+                    cap = endpoint.max_response_bytes if status < 300 else ERROR_BODY_BYTES
+                    raw = await read_capped(response, cap, whole=status < 300)
+            except AttemptFailed as failure:
+                failure.wait_s = wait_s
+                raise
             except TimeoutError:
                 failure = AttemptFailed(TIMEOUT, "no response within the timeout", True)
                 failure.wait_s = wait_s
                 raise failure from None
             except aiohttp.ClientError as error:
-                detail = pool.redact(f"{type(error).__name__}: {error}")
-                failure = AttemptFailed(CONNECTION_ERROR, detail, True)
+                detail = self._scrub(f"{type(error).__name__}: {error}")
+                failure = AttemptFailed(CONNECTION_ERROR, shorten(detail, DETAIL_CHARS), True)
                 failure.wait_s = wait_s
                 raise failure from None
         try:
             if not 200 <= status < 300:
-                raise status_failure(status, raw, headers)
-            text, reasoning, usage = parse_completion(raw)
+                raise status_failure(status, raw, headers, self._scrub)
+            text, reasoning, usage = parse_completion(raw, self._scrub)
         except AttemptFailed as failure:
-            failure.detail = pool.redact(failure.detail)
             failure.wait_s = wait_s
             if failure.reason == RATE_LIMITED and failure.retry_after:
-                pool.pause(min(failure.retry_after, self._endpoints[step].max_retry_after_s))
+                pool.pause(min(failure.retry_after, endpoint.max_retry_after_s))
             raise
         return Reply(text, reasoning, usage, wait_s)
 
@@ -378,7 +443,7 @@ class ChatClient:
         )
 
     async def aclose(self) -> None:
-        """Close every pool's session and the cache."""
+        """Close every pool's session and the cache (its claims with it)."""
         for pool in self._pools.values():
             await pool.aclose()
         self.cache.close()

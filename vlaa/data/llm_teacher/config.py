@@ -18,6 +18,10 @@ TEACHER_STEPS: tuple[TeacherStep, ...] = ("caption", "reason", "rewrite", "verif
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+# 4 MiB: a 32K-token completion is about 130 KB of JSON, so 30x headroom, while 64 replies
+# in flight hold at most 256 MiB.
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
 # The settings that belong to the shared pool, not to one step's requests.
 POOL_SETTINGS: tuple[str, ...] = ("max_concurrency", "requests_per_minute")
 
@@ -40,6 +44,12 @@ class TeacherEndpoint(BaseModel):
         default=None, gt=0, description="smooth request rate limit; None = unlimited"
     )
     timeout_s: float = Field(default=120.0, gt=0, description="per-attempt request timeout")
+    max_response_bytes: int = Field(
+        default=DEFAULT_MAX_RESPONSE_BYTES,
+        ge=1024,
+        description="largest reply body read (streamed; decompressed size); a larger one is "
+        "dropped as teacher_response_too_large",
+    )
     max_attempts: int = Field(default=5, ge=1, description="attempts per call, first included")
     backoff_initial_s: float = Field(default=1.0, ge=0, description="first retry wait")
     backoff_max_s: float = Field(default=60.0, ge=0, description="longest retry wait")
@@ -94,6 +104,11 @@ class LLMTeacherConfig(BaseModel):
     rewrite: TeacherEndpoint = Field(description="cheap LLM removing caption mentions")
     verify: TeacherEndpoint = Field(description="LLM judge answering Yes or No")
     cache_dir: str = Field(min_length=1, description="folder of the persistent response cache")
+    rebuild_cache: bool = Field(
+        default=False,
+        description="a damaged cache file is moved aside and a fresh cache started (every "
+        "call paid again) instead of stopping the build",
+    )
     prompt_version: dict[TeacherStep, str] = Field(
         default_factory=dict,
         description="per-step override of the prompt version label (recorded in meta and part "

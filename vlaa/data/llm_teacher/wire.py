@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vlaa.data.llm_teacher.prompts import InlineImage
+from vlaa.data.llm_teacher.scrub import Scrubber, has_lone_surrogate, printable, shorten
 from vlaa.data.offline_teacher import TeacherError
 
 RATE_LIMITED = "teacher_rate_limited"
@@ -23,6 +24,9 @@ TIMEOUT = "teacher_timeout"
 CONNECTION_ERROR = "teacher_connection_error"
 MALFORMED_RESPONSE = "teacher_malformed_response"
 HTTP_ERROR = "teacher_http_error"
+REDIRECTED = "teacher_redirect"  # a 3xx: never followed (it would re-send prompts and images)
+TOO_LARGE = "teacher_response_too_large"  # the body passed the endpoint's max_response_bytes
+UNSTORABLE = "teacher_unstorable_reply"  # e.g. a lone surrogate: no UTF-8 file can hold it
 FAILURE_REASONS: tuple[str, ...] = (
     RATE_LIMITED,
     SERVER_ERROR,
@@ -30,10 +34,12 @@ FAILURE_REASONS: tuple[str, ...] = (
     CONNECTION_ERROR,
     MALFORMED_RESPONSE,
     HTTP_ERROR,
+    REDIRECTED,
+    TOO_LARGE,
+    UNSTORABLE,
 )
 
-DETAIL_CHARS = 300  # how much of an error body goes into a message
-REDACTED = "***"
+DETAIL_CHARS = 300  # how much of an error body goes into a message (cut after scrubbing)
 
 
 class TeacherConfigError(ValueError):
@@ -133,6 +139,7 @@ class Reply:
     reasoning: str | None
     usage: dict[str, Any] | None
     wait_s: float
+    cached: bool = False  # answered by another process sharing the cache, while we waited
 
 
 def wire_json(value: object) -> object:
@@ -172,16 +179,45 @@ def message_text(content: object) -> str:
     return ""
 
 
-def parse_completion(raw: bytes) -> tuple[str, str | None, dict[str, Any] | None]:
-    """(content, reasoning, usage) of a chat completion body, else ``AttemptFailed``."""
+def numbers_only(usage: object) -> dict[str, Any] | None:
+    """The token counts of ``usage`` (numbers, one level of nesting); any text is dropped, so
+    nothing a server puts there (an echoed header) reaches the cache."""
+    if not isinstance(usage, dict):
+        return None
+    kept: dict[str, Any] = {}
+    for name, value in usage.items():
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if _is_number(v)}
+        elif not _is_number(value):
+            continue
+        kept[str(name)] = value
+    return kept
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def body_text(raw: bytes, scrub: Scrubber) -> str:
+    """A body for a message: JSON re-dumped (so ``\\u`` escapes cannot hide a key), scrubbed,
+    then cut to ``DETAIL_CHARS``; never a lone surrogate."""
+    try:
+        text = json.dumps(json.loads(raw), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        text = raw.decode("utf-8", errors="replace")
+    return shorten(printable(scrub(text)), DETAIL_CHARS)
+
+
+def parse_completion(raw: bytes, scrub: Scrubber) -> tuple[str, str | None, dict[str, Any] | None]:
+    """(content, reasoning, usage) of a chat completion body, scrubbed, else ``AttemptFailed``."""
 
     def malformed(detail: str) -> AttemptFailed:
         return AttemptFailed(MALFORMED_RESPONSE, detail, retryable=True)
 
     try:
         payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise malformed(f"body is not JSON: {raw[:DETAIL_CHARS]!r}") from None
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the C stack
+        raise malformed(f"body is not JSON: {body_text(raw, scrub)!r}") from None
     if not isinstance(payload, dict):
         raise malformed("body is not a JSON object")
     choices = payload.get("choices")
@@ -195,13 +231,18 @@ def parse_completion(raw: bytes) -> tuple[str, str | None, dict[str, Any] | None
     reasoning = reasoning if isinstance(reasoning, str) and reasoning.strip() else None
     if not text.strip() and reasoning is None:
         raise malformed("the message content is empty")
-    usage = payload.get("usage")
-    return text, reasoning, usage if isinstance(usage, dict) else None
+    if has_lone_surrogate(text) or (reasoning is not None and has_lone_surrogate(reasoning)):
+        # json.loads turns "\\ud800" into a str no UTF-8 file (records, cache) can hold.
+        raise AttemptFailed(UNSTORABLE, "the reply holds a lone UTF-16 surrogate", False)
+    return (
+        scrub(text),
+        scrub(reasoning) if reasoning is not None else None,
+        numbers_only(payload.get("usage")),
+    )
 
 
-def status_failure(status: int, raw: bytes, headers: Any) -> AttemptFailed:
-    body = raw[:DETAIL_CHARS].decode("utf-8", errors="replace")
-    detail = f"HTTP {status}: {body}"
+def status_failure(status: int, raw: bytes, headers: Any, scrub: Scrubber) -> AttemptFailed:
+    detail = f"HTTP {status}: {body_text(raw, scrub)}"
     if status == 429:
         return AttemptFailed(RATE_LIMITED, detail, True, parse_retry_after(headers))
     if status == 408:
