@@ -35,7 +35,8 @@ from vlaa.data.llm_teacher import (
     TeacherCallError,
     TeacherEndpoint,
 )
-from vlaa.data.llm_teacher.cache import CACHE_FILE
+from vlaa.data.llm_teacher.cache import CACHE_FILE, cache_key, input_hash
+from vlaa.data.llm_teacher.prompts import rewrite_messages
 from vlaa.data.llm_teacher.scrub import Scrubber
 from vlaa.data.llm_teacher.wire import DETAIL_CHARS, status_failure
 from vlaa.data.synthetic import SyntheticConfig, generate
@@ -382,3 +383,30 @@ def test_a_killed_claim_holder_does_not_block_the_next_process(tmp_path: Path) -
     # The kernel dropped the dead process's claims: no lease to wait out.
     assert [entry.get("cached") for entry in result["results"]] == [False] * len(texts)
     assert result["seconds"] < 3
+
+
+def test_a_stuck_claim_holder_is_waited_for_only_as_long_as_its_calls_may_take(
+    double: OpenAIDouble, tmp_path: Path
+) -> None:
+    # timeout 0.3 s, one attempt, no pauses: a holder is done within 0.3 s or is stuck.
+    settings = {"timeout_s": 0.3, "max_attempts": 1, "backoff_max_s": 0, "max_retry_after_s": 0}
+    config = LLMTeacherConfig.for_all_steps(_endpoint(double.url, **settings), str(tmp_path))
+    holder = ResponseCache(tmp_path)  # another open cache: its claims exclude ours (OFD locks)
+
+    async def call() -> tuple[Any, float]:
+        async with LLMTeacher(config) as teacher:
+            client = teacher.client
+            body = client.request_body("rewrite", rewrite_messages("stuck"))
+            request = input_hash({k: v for k, v in body.items() if k != "model"})
+            version = client.prompt_versions["rewrite"]
+            assert holder.claims.try_claim(cache_key("double-1", "rewrite", version, request))
+            started = time.perf_counter()
+            result = await teacher.rewrite("stuck")
+            return result, time.perf_counter() - started
+
+    try:
+        result, seconds = asyncio.run(call())
+    finally:
+        holder.close()
+    assert not result.cached and double.stats()["received"] == 1
+    assert 0.3 <= seconds < 2.5

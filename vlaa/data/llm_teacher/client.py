@@ -295,7 +295,12 @@ class ChatClient:
         future: asyncio.Future[tuple[Reply, int]] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            answered = await self._claim(key)
+            endpoint = self._endpoints[step]
+            # Worst case of the holder's attempts: each a timeout plus the longest pause.
+            longest = max(endpoint.backoff_max_s, endpoint.max_retry_after_s)
+            answered = await self._claim(
+                key, endpoint.max_attempts * (endpoint.timeout_s + longest)
+            )
             if answered is not None:
                 reply = Reply(answered.text, answered.reasoning, answered.usage, 0.0, cached=True)
                 attempts = 0
@@ -317,10 +322,13 @@ class ChatClient:
         finally:
             del self._in_flight[key]
 
-    async def _claim(self, key: str) -> CachedResponse | None:
+    async def _claim(self, key: str, patience_s: float) -> CachedResponse | None:
         """Claim ``key`` for this client (None), or return the reply another process stored
-        while it held the claim. Polls the cache at growing intervals while waiting."""
+        while it held the claim. Polls the cache at growing intervals while waiting; after
+        ``patience_s`` (longer than the holder's own attempts may take, so the holder is
+        stuck, e.g. a stopped process) it stops waiting and returns None to call itself."""
         pause, longest = CLAIM_POLL_S
+        deadline = time.monotonic() + patience_s
         while True:
             if self.cache.claims.try_claim(key):
                 # The holder may have stored the reply just before releasing the claim.
@@ -328,6 +336,9 @@ class ChatClient:
                 if stored is not None:
                     self.cache.claims.release(key)
                 return stored
+            if time.monotonic() > deadline:
+                logger.warning("teacher cache: key %s claimed for %.0fs; calling", key, patience_s)
+                return None
             await asyncio.sleep(pause)
             pause = min(pause * 2, longest)
             stored = self.cache.get(key, count=False)
