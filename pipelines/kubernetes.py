@@ -10,7 +10,8 @@ One call per task, ``configure(task, cluster)``; the per-step choices are in :da
   GPU nodes carry the ``nvidia.com/gpu:NoSchedule`` taint (GPU Operator / cloud GPU pools), so
   CPU pods stay off them; ``cpu_node_selector`` may pin them to a pool.
 * Every step reads ConfigMap ``vlaa-runtime-env`` and Secret ``vlaa-s3-credentials`` as env
-  (manifests/base); build_dataset also reads the teacher API keys (Secret
+  (publish: ``vlaa-s3-publisher``; sft/grpo also mount the training launcher's token,
+  docs/cluster.md); build_dataset also reads the teacher API keys (Secret
   ``vlaa-teacher-api-keys``, optional) and mounts the teacher cache (PVC
   ``vlaa-teacher-cache``). Only names are compiled in, never values.
 * ``priorityClassName`` cannot be set: kfp-kubernetes 2.17's ``KubernetesExecutorConfig`` has
