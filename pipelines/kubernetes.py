@@ -10,7 +10,8 @@ One call per task, ``configure(task, cluster)``; the per-step choices are in :da
   GPU nodes carry the ``nvidia.com/gpu:NoSchedule`` taint (GPU Operator / cloud GPU pools), so
   CPU pods stay off them; ``cpu_node_selector`` may pin them to a pool.
 * Every step reads ConfigMap ``vlaa-runtime-env`` and Secret ``vlaa-s3-credentials`` as env
-  (manifests/base); build_dataset also reads the teacher API keys (Secret
+  (publish: ``vlaa-s3-publisher``; sft/grpo also mount the training launcher's token,
+  docs/cluster.md); build_dataset also reads the teacher API keys (Secret
   ``vlaa-teacher-api-keys``, optional) and mounts the teacher cache (PVC
   ``vlaa-teacher-cache``). Only names are compiled in, never values.
 * ``priorityClassName`` cannot be set: kfp-kubernetes 2.17's ``KubernetesExecutorConfig`` has
@@ -40,12 +41,15 @@ from vlaa.cluster import (
     METRICS_LABEL,
     RUNTIME_CONFIG_MAP,
     RUNTIME_ENV_KEYS,
+    S3_PUBLISHER_SECRET,
     S3_SECRET,
     S3_SECRET_KEYS,
     TEACHER_CACHE_MOUNT,
     TEACHER_CACHE_PVC,
     TEACHER_SECRET,
     TEACHER_SECRET_KEYS,
+    TRAINING_LAUNCHER_TOKEN_DIR,
+    TRAINING_LAUNCHER_TOKEN_SECRET,
 )
 
 # --- pod settings ------------------------------------------------------------------------------
@@ -134,6 +138,13 @@ STEPS: dict[str, Step] = {
 }
 
 
+# Least privilege (docs/cluster.md): publish writes the model registry with its own MinIO user;
+# every other step uses the pipeline's. Only the training steps, which submit multi-node jobs,
+# mount the training launcher's token (KFP gives every task of a run the same service account).
+S3_SECRET_OF_STEP = {"publish": S3_PUBLISHER_SECRET}
+JOB_SUBMITTER_STEPS = frozenset({"sft", "grpo"})
+
+
 @dataclass(frozen=True)
 class Cluster:
     """The pipeline's cluster run parameters (channels inside a pipeline function). KFP
@@ -168,7 +179,11 @@ def configure(task: PipelineTask, cluster: Cluster) -> PipelineTask:
     if name not in STEPS:
         raise KeyError(f"no Kubernetes settings for component {name!r}; add it to STEPS")
     step = STEPS[name]
-    use_runtime_env(task)
+    use_runtime_env(task, S3_SECRET_OF_STEP.get(name, S3_SECRET))
+    if name in JOB_SUBMITTER_STEPS:
+        kubernetes.use_secret_as_volume(
+            task, TRAINING_LAUNCHER_TOKEN_SECRET, mount_path=TRAINING_LAUNCHER_TOKEN_DIR
+        )
     if step.placement is Placement.GPU:
         place_on_gpu(task, cluster)
     else:
@@ -190,12 +205,12 @@ def configure(task: PipelineTask, cluster: Cluster) -> PipelineTask:
     return task
 
 
-def use_runtime_env(task: PipelineTask) -> PipelineTask:
+def use_runtime_env(task: PipelineTask, s3_secret: str = S3_SECRET) -> PipelineTask:
     """Endpoints and bucket names from the ConfigMap, the S3 keys from the Secret (by name)."""
     kubernetes.use_config_map_as_env(
         task, RUNTIME_CONFIG_MAP, {key: key for key in RUNTIME_ENV_KEYS}
     )
-    kubernetes.use_secret_as_env(task, S3_SECRET, {key: key for key in S3_SECRET_KEYS})
+    kubernetes.use_secret_as_env(task, s3_secret, {key: key for key in S3_SECRET_KEYS})
     return task
 
 

@@ -45,3 +45,22 @@ DEFAULT_PRIORITY_CLASS = "vlaa-gpu-training"  # manifests/base/scheduling
 PRIORITY_CLASS_ENV = "VLAA_PRIORITY_CLASS"  # set per overlay in the runtime ConfigMap
 
 PIPELINE_SERVICE_ACCOUNT = "vlaa-pipeline-runner"  # manifests/base/rbac
+
+# --- least privilege (docs/cluster.md) ----------------------------------------------------------
+# Per-purpose MinIO users (manifests/base/minio/policies): the pipeline's tasks use S3_SECRET,
+# the publish step the registry publisher's keys, model servers the read-only keys. MinIO's root
+# keys live only in MINIO_ROOT_SECRET, read by MinIO and its setup Job, never by a task.
+S3_PUBLISHER_SECRET = "vlaa-s3-publisher"
+S3_SERVING_SECRET = "vlaa-s3-serving"
+MINIO_ROOT_SECRET = "vlaa-minio-root"
+MINIO_ROOT_KEYS = ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD")
+
+# KFP 2.17 runs every task of a run under the run's one service account (kfp-kubernetes'
+# KubernetesExecutorConfig has no service-account field). Creating TrainJobs / PyTorchJobs is
+# therefore granted to a separate account whose token Secret only the sft/grpo tasks mount;
+# vlaa.launch.trainjob uses that token when it is there.
+TRAINING_LAUNCHER_SERVICE_ACCOUNT = "vlaa-training-launcher"
+TRAINING_LAUNCHER_TOKEN_SECRET = "vlaa-training-launcher-token"
+TRAINING_LAUNCHER_TOKEN_DIR = "/var/run/secrets/vlaa.io/training-launcher"
+# The pods of a TrainJob / PyTorchJob: an account with no permissions and no token mounted.
+TRAINING_WORKER_SERVICE_ACCOUNT = "vlaa-training-worker"

@@ -25,6 +25,7 @@ from vlaa.cluster import (
     S3_SECRET,
     S3_SECRET_KEYS,
     TRAINING_ENV_KEYS,
+    TRAINING_WORKER_SERVICE_ACCOUNT,
 )
 
 # Kubeflow Trainer's PyTorch runtime: torchrun reads the PET_* variables it sets. (The
@@ -118,6 +119,12 @@ class DistributedConfig(BaseModel):
     runtime_env_config_map: str = RUNTIME_CONFIG_MAP
     runtime_env_keys: list[str] = Field(default_factory=lambda: list(TRAINING_ENV_KEYS))
     s3_secret: str = Field(S3_SECRET, description="Secret with the S3 keys (read by name)")
+    service_account: str = Field(
+        TRAINING_WORKER_SERVICE_ACCOUNT,
+        min_length=1,
+        description="service account of the job's pods (default: one without permissions or "
+        "token, manifests/base/rbac)",
+    )
     s3_secret_keys: list[str] = Field(default_factory=lambda: list(S3_SECRET_KEYS))
     poll_interval_seconds: float = Field(10.0, gt=0)
     timeout_seconds: float = Field(72 * 3600.0, gt=0, description="delete the job after this")

@@ -121,6 +121,9 @@ def build_trainjob_spec(
     running ``torchrun -m vlaa.launch.worker`` with ``gpus_per_node`` processes."""
     labels = {**config.labels, **(extra_labels or {})}
     pod_spec = {
+        # Trainer's pod overrides take serviceAccountName but not automountServiceAccountToken:
+        # the worker account itself turns the token off (manifests/base/rbac).
+        "serviceAccountName": config.service_account,
         **_scheduling(config),
         "volumes": [_shm_volume(config)],
         "containers": [{"name": TRAINER_NODE_JOB, "volumeMounts": [_shm_mount()]}],
@@ -211,6 +214,8 @@ def build_pytorchjob_spec(
         "metadata": {"labels": labels},
         "spec": {
             "priorityClassName": priority_class,
+            "serviceAccountName": config.service_account,
+            "automountServiceAccountToken": False,  # the workers never call the API
             **_scheduling(config),
             "volumes": [_shm_volume(config)],
             "containers": [container],

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import urllib3
@@ -25,6 +26,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
+from vlaa.cluster import TRAINING_LAUNCHER_TOKEN_DIR, TRAINING_LAUNCHER_TOKEN_SECRET
 from vlaa.images import TRAINER_IMAGE
 from vlaa.launch.job_specs import (
     FAILED,
@@ -39,10 +41,20 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------- API access
 
 
-def kubernetes_client() -> k8s.ApiClient:
-    """In a pod: its service account; elsewhere: the current kubeconfig context."""
+def kubernetes_client(token_dir: Path | None = None) -> k8s.ApiClient:
+    """The training launcher's token when the step mounts it (sft/grpo, docs/cluster.md),
+    else in a pod its own service account, else the current kubeconfig context."""
     configuration = k8s.Configuration()
+    token_dir = Path(TRAINING_LAUNCHER_TOKEN_DIR) if token_dir is None else token_dir
     try:
+        if (token_dir / "token").is_file():
+            # A kubernetes.io/service-account-token Secret holds `token` and `ca.crt`; the
+            # loader takes the API server's address from the pod's KUBERNETES_SERVICE_* env
+            # (kubernetes/config/incluster_config.py) and re-reads the token file as it ages.
+            k8s_config.incluster_config.InClusterConfigLoader(
+                token_filename=str(token_dir / "token"), cert_filename=str(token_dir / "ca.crt")
+            ).load_and_set(configuration)
+            return k8s.ApiClient(configuration)
         k8s_config.load_incluster_config(client_configuration=configuration)
     except k8s_config.ConfigException:
         try:
@@ -218,7 +230,8 @@ def _create(
     except ApiException as error:
         hint = {
             404: f"is {kind.group} installed (the {kind.plural} resource was not found)?",
-            403: f"the service account may not create {kind.plural} (see manifests/base/rbac)",
+            403: f"the service account may not create {kind.plural}: is the Secret "
+            f"{TRAINING_LAUNCHER_TOKEN_SECRET} mounted (docs/cluster.md)?",
             409: "a job of that name exists already",
             422: "the API server rejected the spec",
         }.get(error.status, "")
