@@ -189,3 +189,31 @@ def test_lineage_from_prepare_reaches_the_published_card(registry: Path, tmp_pat
     manifest_path = out_store / version_prefix("retrained", "v0001") / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     assert manifest["lineage"]["base_model_source"]["sha256"] == lineage["sha256"]
+
+
+def test_scorers_fetch_other_forms_into_their_cache(registry: Path, tmp_path: Path) -> None:
+    source = f"registry://{NAME}@v0001"
+    path = local_model(source, tmp_path / "cache", registry_uri=str(registry))
+    assert path.parent == tmp_path / "cache"
+    assert json.loads((path / SOURCE_FILE).read_text())["version"] == "v0001"
+    check_model_dir(path)
+
+
+# ----------------------------------------------------------------------------- vlaa prepare
+
+
+def test_vlaa_prepare_runs_the_resolver_without_kfp(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vlaa.cli import app
+
+    output = tmp_path / "base"
+    result = CliRunner().invoke(
+        app, ["prepare", "--base-model", f"file://{tiny_model_dir}", "--output", str(output)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((output / SOURCE_FILE).read_text())["kind"] == "folder"
+    check_model_dir(output)
+    refused = CliRunner().invoke(app, ["prepare", "--base-model", "gs://b/m", "--output", "x"])
+    assert refused.exit_code == 1
+    assert "unknown scheme 'gs://'" in refused.output and "hf://ORG/NAME[@REV]" in refused.output
