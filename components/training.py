@@ -16,6 +16,7 @@ from vlaa.launch.distributed import (
     write_job_record,
 )
 from vlaa.observability.callback import metrics_callbacks
+from vlaa.registry.lineage import BASE_MODEL_METADATA
 from vlaa.training.config import GRPOStepConfig, SFTStepConfig
 from vlaa.training.steps import training_step
 
@@ -52,4 +53,7 @@ def train(io: TaskIO, stage: str, init_model: str, arm: str) -> tuple[Any, dict[
         summary, record, outcome = run.summary, run.record, run.outcome
     write_job_record(io.path("job_spec"), record)
     io.artifact("job_spec").metadata.update(outcome)
+    base_lineage = io.artifact(init_model).metadata.get(BASE_MODEL_METADATA)
+    if base_lineage:  # the base model's lineage rides on every model trained from it
+        io.artifact("model").metadata[BASE_MODEL_METADATA] = base_lineage
     return config, summary

@@ -13,7 +13,9 @@ One call per task, ``configure(task, cluster)``; the per-step choices are in :da
   (publish: ``vlaa-s3-publisher``; sft/grpo also mount the training launcher's token,
   docs/cluster.md); build_dataset also reads the teacher API keys (Secret
   ``vlaa-teacher-api-keys``, optional) and mounts the teacher cache (PVC
-  ``vlaa-teacher-cache``). Only names are compiled in, never values.
+  ``vlaa-teacher-cache``); prepare reads the Hugging Face token (Secret ``vlaa-hf-token``,
+  optional) and mounts the Hugging Face cache (PVC ``vlaa-hf-cache``, HF_HOME) for hf:// base
+  models. Only names are compiled in, never values.
 * ``priorityClassName`` cannot be set: kfp-kubernetes 2.17's ``KubernetesExecutorConfig`` has
   no such field. GPU pods carry the label ``vlaa.io/gpu-task: "true"`` instead, for a cluster
   admission policy to key on (none is shipped); see manifests/README.md.
@@ -38,6 +40,10 @@ from kfp.dsl.pipeline_channel import PipelineChannel, PipelineParameterChannel
 from vlaa.cluster import (
     GPU_RESOURCE,
     GPU_TASK_LABEL,
+    HF_CACHE_MOUNT,
+    HF_CACHE_PVC,
+    HF_SECRET,
+    HF_SECRET_KEYS,
     METRICS_LABEL,
     RUNTIME_CONFIG_MAP,
     RUNTIME_ENV_KEYS,
@@ -105,6 +111,7 @@ class Step:
     memory_request: str
     metrics_label: bool = False  # serves /metrics for the PodMonitor
     teacher: bool = False  # teacher API keys and the teacher cache volume
+    hf_cache: bool = False  # Hugging Face token and cache volume (hf:// base models)
 
     def retry_window_seconds(self) -> int:
         """Argo stops retrying once this long has passed since the first attempt started
@@ -128,7 +135,7 @@ class Step:
 # disk unless the step's `checkpoint_dir` names a durable volume, so a retry would train from
 # step 0 again, silently doubling the GPU bill; rerun the pipeline instead.
 STEPS: dict[str, Step] = {
-    "prepare": Step(Placement.CPU, 2 * HOUR, 2, False, "1", "4Gi"),
+    "prepare": Step(Placement.CPU, 2 * HOUR, 2, False, "1", "4Gi", hf_cache=True),
     "build-dataset": Step(Placement.CPU, 72 * HOUR, 2, False, "2", "8Gi", teacher=True),
     "sft": Step(Placement.GPU, 72 * HOUR, 0, True, "4", "16Gi", metrics_label=True),
     "grpo": Step(Placement.GPU, 120 * HOUR, 0, True, "4", "16Gi", metrics_label=True),
@@ -193,6 +200,8 @@ def configure(task: PipelineTask, cluster: Cluster) -> PipelineTask:
         kubernetes.add_pod_label(task, *METRICS_LABEL)
     if step.teacher:
         use_teacher(task)
+    if step.hf_cache:
+        use_hf_cache(task)
     kubernetes.set_timeout(task, step.timeout_seconds)
     task.set_caching_options(enable_caching=step.caching)
     if step.retries and not _LOCAL_RUN.get():
@@ -246,4 +255,15 @@ def use_teacher(task: PipelineTask) -> PipelineTask:
         task, TEACHER_SECRET, {key: key for key in TEACHER_SECRET_KEYS}, optional=True
     )
     kubernetes.mount_pvc(task, TEACHER_CACHE_PVC, TEACHER_CACHE_MOUNT)
+    return task
+
+
+def use_hf_cache(task: PipelineTask) -> PipelineTask:
+    """Hugging Face token (optional Secret: public models need none) and the persistent hub
+    cache, HF_HOME on a PVC: a retried or later prepare resumes / reuses the download."""
+    keys = {key: key for key in HF_SECRET_KEYS}
+    kubernetes.use_secret_as_env(task, HF_SECRET, keys, optional=True)
+    kubernetes.mount_pvc(task, HF_CACHE_PVC, HF_CACHE_MOUNT)
+    if not _LOCAL_RUN.get():  # KFP's local runner applies container env: keep the user's HF_HOME
+        task.set_env_variable("HF_HOME", HF_CACHE_MOUNT)
     return task

@@ -35,6 +35,14 @@ TEACHER_CACHE_PVC = "vlaa-teacher-cache"
 TEACHER_CACHE_MOUNT = "/var/cache/vlaa"  # VLAA_TEACHER_CACHE_DIR is a folder below it
 TEACHER_CACHE_ENV = "VLAA_TEACHER_CACHE_DIR"
 
+# hf:// base models: the Hugging Face cache, a PVC mounted in prepare's pod with HF_HOME at its
+# root (manifests/base/models), so each revision is downloaded once; the token from an optional
+# Secret (huggingface_hub reads HF_TOKEN).
+HF_CACHE_PVC = "vlaa-hf-cache"
+HF_CACHE_MOUNT = "/var/cache/huggingface"  # HF_HOME; the hub cache is HF_HOME/hub
+HF_SECRET = "vlaa-hf-token"
+HF_SECRET_KEYS = ("HF_TOKEN",)
+
 # Pod labels: the PodMonitor scrapes pods with the metrics label; GPU task pods carry the
 # gpu-task label for an admission policy (kfp-kubernetes 2.17 cannot set priorityClassName).
 METRICS_LABEL = ("vlaa.io/metrics", "true")

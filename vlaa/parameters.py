@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vlaa.data.config import BuildDatasetConfig
 from vlaa.errors import UserError, describe_validation_error
 from vlaa.evaluation.config import EvaluateStepConfig
+from vlaa.modeling.sources.uri import parse_model_source
 from vlaa.presets import preset
 from vlaa.registry.config import PublishConfig
 from vlaa.training.config import GRPOStepConfig, SFTStepConfig
@@ -41,7 +42,11 @@ class RunParameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_model: str = Field("tiny", description="'tiny', 'tiny:SEED' or a model folder path")
+    base_model: str = Field(
+        "tiny",
+        description="'tiny', 'tiny:SEED', a model folder, hf://ORG/NAME[@REV], "
+        "s3://BUCKET/PREFIX or registry://NAME@VERSION|ALIAS (docs/base-models.md)",
+    )
     grpo_init: Literal["sft", "base"] = Field(
         "sft", description="start GRPO from the SFT model ('sft') or the base model ('base')"
     )
@@ -50,6 +55,12 @@ class RunParameters(BaseModel):
     grpo: dict[str, Any] = Field(default_factory=dict)
     evaluate: dict[str, Any] = Field(default_factory=dict)
     publish: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("base_model")
+    @classmethod
+    def _known_source_form(cls, value: str) -> str:
+        parse_model_source(value)  # form only: no network, nothing fetched
+        return value
 
 
 def validate_parameters(raw: dict[str, Any]) -> RunParameters:

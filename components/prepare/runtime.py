@@ -8,6 +8,7 @@ from typing import Any
 from vlaa.components.task_io import TaskIO
 from vlaa.modeling.base_models import resolve_base_model
 from vlaa.parameters import RunParameters, validate_parameters
+from vlaa.registry.lineage import BASE_MODEL_METADATA
 from vlaa.stages import stage
 
 
@@ -16,6 +17,11 @@ def run(arguments: Mapping[str, Any]) -> None:
     io = TaskIO(arguments)
     with stage("prepare") as report:
         params = validate_parameters({name: io.param(name) for name in RunParameters.model_fields})
-        path = resolve_base_model(params.base_model, io.path("model"))
-        io.artifact("model").metadata.update({"source": params.base_model})
-        report.artifacts["base_model"] = str(path)
+        # registry:// reads the registry this run publishes to (publish.store_uri), if set.
+        store = params.publish.get("store_uri")  # validated above
+        resolved = resolve_base_model(params.base_model, io.path("model"), registry_uri=store)
+        # The lineage travels on the model artifacts (components/training.py) to the card.
+        io.artifact("model").metadata.update(
+            {"source": params.base_model, BASE_MODEL_METADATA: resolved.lineage}
+        )
+        report.artifacts["base_model"] = str(resolved.path)

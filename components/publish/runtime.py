@@ -14,7 +14,7 @@ from vlaa.components.task_io import TaskIO
 from vlaa.evaluation.report import read_report
 from vlaa.registry.config import PublishConfig
 from vlaa.registry.layout import MODEL_CARD, version_prefix
-from vlaa.registry.lineage import code_version
+from vlaa.registry.lineage import BASE_MODEL_METADATA, base_model_lineage, code_version
 from vlaa.registry.publish import publish
 from vlaa.stages import stage
 from vlaa.storage import open_store
@@ -43,6 +43,7 @@ def run(arguments: Mapping[str, Any]) -> None:
             "code_version": code_version(),
             "dataset_hash": _read_json(card_dir / "dataset.json").get("dataset_hash"),
             "arm": f"grpo-from-{io.param('arm')}",
+            **base_model_lineage(io.artifact("model").metadata.get(BASE_MODEL_METADATA)),
         }
         config = PublishConfig.model_validate(io.param("config"))
         result = publish(

@@ -178,6 +178,9 @@ def test_local_run_grpo_from_sft_publishes_a_working_model(
     version_dir = tmp_path / "registry" / MODEL_NAME / "versions" / "v0001"
     manifest = json.loads((version_dir / "manifest.json").read_text())
     assert manifest["lineage"]["arm"] == "grpo-from-sft"
+    # prepare's base-model lineage rides the model artifacts (sft, grpo) into the manifest.
+    assert manifest["lineage"]["base_model"] == "tiny"
+    assert manifest["lineage"]["base_model_source"]["kind"] == "tiny"
     assert manifest["lineage"]["dataset_hash"]
     published = {entry["path"] for entry in manifest["files"]}
     assert "config.json" in published and "README.md" in published
@@ -197,3 +200,4 @@ def test_local_run_grpo_from_base_skips_sft(
     version_dir = tmp_path / "registry" / MODEL_NAME / "versions" / "v0001"
     manifest = json.loads((version_dir / "manifest.json").read_text())
     assert manifest["lineage"]["arm"] == "grpo-from-base"
+    assert manifest["lineage"]["base_model_source"]["seed"] == 0

@@ -223,7 +223,9 @@ def test_every_step_requests_cpu_and_memory(compiled: dict) -> None:
 def test_only_the_data_build_reads_teacher_keys_and_cache(compiled: dict) -> None:
     for name, config in compiled["executors"].items():
         teacher = [s for s in config["secretAsEnv"] if s["secretName"] == k8s.TEACHER_SECRET]
-        mounts = config.get("pvcMount", [])
+        mounts = [
+            m for m in config.get("pvcMount", []) if m["mountPath"] == k8s.TEACHER_CACHE_MOUNT
+        ]
         if step_of(name) != "build-dataset":
             assert not teacher and not mounts, name
             continue
@@ -233,6 +235,24 @@ def test_only_the_data_build_reads_teacher_keys_and_cache(compiled: dict) -> Non
         (mount,) = mounts
         assert mount["pvcNameParameter"]["runtimeValue"]["constant"] == "vlaa-teacher-cache"
         assert mount["mountPath"] == "/var/cache/vlaa"
+
+
+def test_only_prepare_reads_the_hf_token_and_mounts_the_hf_cache(compiled: dict) -> None:
+    """hf:// base models: HF_HOME on the cache PVC, HF_TOKEN from an optional Secret."""
+    deployment = compiled["ir"]["deploymentSpec"]["executors"]
+    for name, config in compiled["executors"].items():
+        token = [s for s in config["secretAsEnv"] if s["secretName"] == k8s.HF_SECRET]
+        mounts = [m for m in config.get("pvcMount", []) if m["mountPath"] == k8s.HF_CACHE_MOUNT]
+        env = {e["name"]: e["value"] for e in deployment[name]["container"].get("env", [])}
+        if step_of(name) != "prepare":
+            assert not token and not mounts and "HF_HOME" not in env, name
+            continue
+        (secret,) = token
+        assert secret["optional"] is True, "public models need no token"
+        assert [e["secretKey"] for e in secret["keyToEnv"]] == ["HF_TOKEN"]
+        (mount,) = mounts
+        assert mount["pvcNameParameter"]["runtimeValue"]["constant"] == "vlaa-hf-cache"
+        assert env["HF_HOME"] == mount["mountPath"] == "/var/cache/huggingface"
 
 
 # --- run parameters and sub-DAG wiring -------------------------------------------------------
@@ -303,6 +323,16 @@ def test_names_and_keys_match_the_manifests() -> None:
     assert job["volumes"][0]["persistentVolumeClaim"]["claimName"] == k8s.TEACHER_CACHE_PVC
     assert job["containers"][0]["volumeMounts"][0]["mountPath"] == k8s.TEACHER_CACHE_MOUNT
     assert str(cache_dir) in job["containers"][0]["args"][0]
+
+    assert "models/hf-cache-pvc.yaml" in kustomization["resources"]
+    assert "models/hf-token-secret-template.yaml" not in kustomization["resources"]
+    assert manifest("base/models/hf-cache-pvc.yaml")["metadata"]["name"] == k8s.HF_CACHE_PVC
+    hf_token = manifest("base/models/hf-token-secret-template.yaml")
+    assert hf_token["metadata"]["name"] == k8s.HF_SECRET
+    assert tuple(hf_token["stringData"]) == k8s.HF_SECRET_KEYS
+    job = manifest("base/models/hf-cache-permissions-job.yaml")["spec"]["template"]["spec"]
+    assert job["volumes"][0]["persistentVolumeClaim"]["claimName"] == k8s.HF_CACHE_PVC
+    assert job["containers"][0]["volumeMounts"][0]["mountPath"] == k8s.HF_CACHE_MOUNT
 
 
 def test_kfp_kubernetes_still_cannot_set_a_priority_class() -> None:

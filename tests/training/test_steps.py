@@ -1,4 +1,5 @@
-"""The training and evaluation steps on the tiny model, and base-model resolution.
+"""The training and evaluation steps on the tiny model (base-model resolution:
+tests/modeling/test_base_models.py).
 
 The training / generation tests are marked slow (each well under a minute on 2 CPU cores).
 """
@@ -14,11 +15,8 @@ import torch
 from fixtures.configs import tiny_grpo, tiny_sft
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from vlaa.errors import UserError
 from vlaa.evaluation.config import EvaluateStepConfig
 from vlaa.evaluation.evaluate import evaluate_model
-from vlaa.modeling.base_models import resolve_base_model
-from vlaa.modeling.loading import ModelLoadError
 from vlaa.records import read_records, write_records
 from vlaa.training.grpo import run_grpo
 from vlaa.training.log import read_log
@@ -147,58 +145,3 @@ def test_evaluate_reports_accuracy_format_rate_and_per_type_accuracy(
     for row in samples:
         assert row["score"] in (0.0, 1.0)
         assert isinstance(row["completion"], str)
-
-
-# ----------------------------------------------------------------------------- prepare
-
-
-def test_resolve_tiny_builds_the_model_with_seed_zero(tmp_path: Path) -> None:
-    path = resolve_base_model("tiny", tmp_path / "base")
-    assert json.loads((path / "vlaa_model.json").read_text())["seed"] == 0
-    assert any(path.glob("*.safetensors"))
-
-
-def test_resolve_tiny_with_a_seed(tmp_path: Path) -> None:
-    path = resolve_base_model("tiny:3", tmp_path / "base")
-    assert json.loads((path / "vlaa_model.json").read_text())["seed"] == 3
-
-
-def test_resolve_a_folder_copies_it(tiny_model_dir: Path, tmp_path: Path) -> None:
-    output = tmp_path / "base"
-    output.mkdir()
-    (output / "stale.txt").write_text("left by an earlier attempt")
-    path = resolve_base_model(str(tiny_model_dir), output)
-    assert path == output
-    assert not (output / "stale.txt").exists()
-    copied = sorted(p.name for p in output.iterdir())
-    assert copied == sorted(p.name for p in tiny_model_dir.iterdir())
-    assert resolve_base_model(f"file://{tiny_model_dir}", tmp_path / "again").is_dir()
-
-
-@pytest.mark.parametrize("source", ["tiny:x", "tiny:-1"])
-def test_resolve_refuses_a_bad_tiny_seed(source: str, tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="seed after 'tiny:' must be a number"):
-        resolve_base_model(source, tmp_path / "base")
-    assert not (tmp_path / "base").exists()
-
-
-@pytest.mark.parametrize("source", ["s3://x", "hf://Qwen/Qwen2.5-VL-3B-Instruct"])
-def test_resolve_refuses_remote_sources(source: str, tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="supported sources are"):
-        resolve_base_model(source, tmp_path / "base")
-
-
-def test_resolve_names_what_a_model_folder_lacks(tiny_model_dir: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "no-weights"
-    shutil.copytree(tiny_model_dir, folder)
-    for weights in folder.glob("*.safetensors"):
-        weights.unlink()
-    with pytest.raises(ModelLoadError, match=r"is missing: weights \(\*\.safetensors\)") as error:
-        resolve_base_model(str(folder), tmp_path / "base")
-    assert str(folder) in str(error.value)
-    assert "config.json" not in str(error.value)
-
-
-def test_resolve_a_missing_folder(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match="does not exist"):
-        resolve_base_model(str(tmp_path / "nowhere"), tmp_path / "base")

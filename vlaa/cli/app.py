@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from vlaa.errors import USER_ERROR_TYPES, describe_validation_error
 
@@ -27,7 +28,7 @@ ConfigOption = Annotated[
 
 
 def fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}")  # '[@REV]' is text, not markup
     raise typer.Exit(1)
 
 

@@ -1,5 +1,5 @@
-"""One pipeline step at a time, without KFP: make-tiny-model, build-dataset, sft, grpo,
-evaluate, publish."""
+"""One pipeline step at a time, without KFP: make-tiny-model, prepare, build-dataset, sft,
+grpo, evaluate, publish."""
 
 from __future__ import annotations
 
@@ -26,6 +26,33 @@ def make_tiny_model(
     guarded(lambda: make_model(directory, size=size, seed=seed))  # type: ignore[arg-type]
     info = json.loads((directory / "vlaa_model.json").read_text())
     console.print(f"wrote {size} model ({info['parameters']:,} parameters) to {directory}")
+
+
+@app.command("prepare")
+def prepare_command(
+    base_model: Annotated[
+        str,
+        typer.Option(
+            help="tiny or tiny:SEED, a folder, hf://ORG/NAME or hf://ORG/NAME@REVISION, "
+            "s3://BUCKET/PREFIX, registry://NAME@VERSION or registry://NAME@ALIAS "
+            "(docs/base-models.md)."
+        ),
+    ],
+    output: Annotated[Path, typer.Option(help="Folder to write the model into (replaced).")],
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            help="Registry store for registry:// (default: $VLAA_REGISTRY_URI or "
+            "the publish default)."
+        ),
+    ] = None,
+) -> None:
+    """Resolve a base model into a checked model folder (the prepare step's model, without KFP)."""
+    from vlaa.modeling.base_models import resolve_base_model
+
+    resolved = guarded(lambda: resolve_base_model(base_model, output, registry_uri=registry))
+    console.print(f"wrote {base_model} to {resolved.path}")
+    console.print_json(json.dumps(resolved.lineage))
 
 
 @app.command("build-dataset")

@@ -30,7 +30,11 @@ CARD_TAGS = ["vlaa-thinking", "vision-language", "reasoning", "kubeflow-pipeline
 
 _SECRET_WORD_ENDINGS = ("key", "secret", "token", "password", "passwd")
 _SECRET_SUBSTRINGS = ("secret", "password", "passwd", "credential")
-_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+# user[:password]@ after a scheme; registry://NAME@VERSION (a base model, vlaa.modeling.sources)
+# carries a model name there, never credentials.
+_URL_USERINFO = re.compile(
+    r"(?<![A-Za-z0-9+.-])(?!registry://)([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@"
+)
 
 
 def looks_secret(name: str) -> bool:

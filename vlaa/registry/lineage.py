@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from vlaa import __version__
 
@@ -27,3 +29,19 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"git:{commit}" if commit else f"vlaa-thinker {__version__}"
+
+
+# Key of the base model's lineage (vlaa.modeling.base_models) in the metadata of a model
+# artifact: prepare sets it, sft / grpo copy it from their input model, publish reads it.
+BASE_MODEL_METADATA = "base_model_lineage"
+
+
+def base_model_lineage(recorded: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Lineage entries for the card and manifest from a base model's recorded lineage:
+    ``base_model`` (the Hub repo id when there is one, the card's ``base_model`` field; else the
+    source as given) and ``base_model_source`` (repo and commit / S3 URI / registry version,
+    checksums). Empty when nothing was recorded."""
+    if not recorded:
+        return {}
+    name = recorded.get("repo_id") or recorded.get("source")
+    return {"base_model": name, "base_model_source": dict(recorded)}

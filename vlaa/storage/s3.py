@@ -86,6 +86,15 @@ class S3IntegrityError(S3StoreError):
     """An uploaded object does not match the local file (size or SHA-256)."""
 
 
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a ``HEAD`` tells about an object: its size, ETag and recorded SHA-256 ("": none)."""
+
+    size: int
+    etag: str
+    sha256: str
+
+
 def _first_env(env: Mapping[str, str], names: tuple[str, ...]) -> tuple[str | None, str | None]:
     for name in names:
         value = env.get(name)
@@ -339,6 +348,18 @@ class S3Store:
         if recorded or metadata_only:
             return recorded or ""
         return hashlib.sha256(self.get_bytes(key)).hexdigest()
+
+    def stat(self, key: str) -> ObjectInfo:
+        """Size, ETag (unquoted) and ``x-amz-meta-sha256`` of an object (readers verify with it)."""
+        name = self._name(key)
+        try:
+            stat = self._call(f"stat of {name}", lambda: self.client.stat_object(self.bucket, name))
+        except S3StoreError as error:
+            if _is_missing(error):
+                raise ObjectNotFoundError(f"no object {key!r} in {self!r}") from None
+            raise
+        recorded = _meta(stat.metadata, SHA256_META) or ""
+        return ObjectInfo(int(stat.size or 0), (stat.etag or "").strip('"'), recorded)
 
     def put_file(self, key: str, local_path: Path, sha256: str | None = None) -> None:
         name = self._name(key)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vlaa.launch.config import DistributedConfig
+from vlaa.modeling.sources.uri import parse_model_source
 from vlaa.observability.settings import MetricsSettings
 from vlaa.records import REWARD_TYPES
 from vlaa.training.trainer_args import TrainerKind, check_trainer_args
@@ -173,7 +174,8 @@ class SFTStepConfig(TrainingRunFields):
     )
     perplexity_models: list[str] = Field(
         default_factory=list,
-        description="model folders that score perplexity (default: the model being trained)",
+        description="models that score perplexity, in any base-model form (a folder, hf://, "
+        "s3://, registry://; default: the model being trained)",
     )
     perplexity_combine: Literal["mean_log_ppl", "mean_rank"] = Field(
         "mean_log_ppl", description="how several scoring models' perplexities are combined"
@@ -189,6 +191,8 @@ class SFTStepConfig(TrainingRunFields):
             raise ValueError("subset_size needs a subset_strategy (perplexity, aha or random)")
         if self.perplexity_models and strategy != "perplexity":
             raise ValueError("perplexity_models is only used with subset_strategy=perplexity")
+        for source in self.perplexity_models:
+            parse_model_source(source)  # the base-model forms; the form only, no network
         return self
 
 

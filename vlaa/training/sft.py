@@ -17,6 +17,7 @@ from transformers import PreTrainedModel, ProcessorMixin, Trainer, TrainerCallba
 from trl import SFTConfig, SFTTrainer
 
 from vlaa.errors import ConfigError
+from vlaa.modeling.base_models import local_model
 from vlaa.modeling.loading import freeze_vision_tower, load_model, load_processor, training_dtype
 from vlaa.training.checkpoints import checkpoint_step, load_model_to_train
 from vlaa.training.common import (
@@ -134,7 +135,9 @@ def choose_subset(
     """The configured subset of ``train_dir`` (None: train on all of it); JSON beside the log."""
     if config.subset_strategy == "all":
         return None
-    models = [Path(m) for m in config.perplexity_models] or [base_model_dir]
+    # Any base-model form; fetched ones are kept in the work folder (a retry reuses them).
+    cache = work_dir / "scoring-models"
+    models = [local_model(m, cache) for m in config.perplexity_models] or [base_model_dir]
     return select_subset(
         train_dir,
         config.subset_strategy,
