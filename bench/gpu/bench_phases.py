@@ -209,12 +209,15 @@ def run_eval(bench: Bench, stop_at: float) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ SFT
 
 
-def run_sft(bench: Bench, stop_at: float) -> dict[str, Any]:
-    """The project's SFT micro-step on 1700x2200 pages: vision frozen, merger trained."""
+def run_sft(bench: Bench, stop_at: float, checkpointing: bool | None = None) -> dict[str, Any]:
+    """The project's SFT micro-step on 1700x2200 pages: vision frozen, merger trained;
+    ``checkpointing`` overrides the config's activation checkpointing."""
     config = PROJECT_SFT_DEFAULTS
+    if checkpointing is None:
+        checkpointing = config["activation_checkpointing"]
     model = bench.model
     freeze_vision(model, train_merger=config["train_merger"])
-    set_checkpointing(model, config["activation_checkpointing"])
+    set_checkpointing(model, checkpointing)
     batch = sft_batch(
         bench.processor,
         config["per_device_batch_size"],
@@ -251,7 +254,7 @@ def run_sft(bench: Bench, stop_at: float) -> dict[str, Any]:
         "precision": precision_name(bench),
         "learning_rate": config["learning_rate"],
         "per_device_batch_size": config["per_device_batch_size"],
-        "activation_checkpointing": config["activation_checkpointing"],
+        "activation_checkpointing": checkpointing,
         "page_size": list(PAGE_SIZE),
         "max_pixels": bench.max_pixels,
         "image_tokens_per_page": first_image_tokens(batch),

@@ -15,8 +15,6 @@ import json
 import os
 import sys
 import time
-import traceback
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,12 +43,12 @@ from bench_config import (  # noqa: E402
 from bench_inputs import build_model  # noqa: E402
 from bench_measure import FlopCounter, peak_memory  # noqa: E402
 from bench_phases import Bench, precision_name, run_eval, run_grpo, run_sft  # noqa: E402
+from bench_schedule import Runner, Schedule  # noqa: E402
 from machine_info import machine  # noqa: E402
 
 from vlaa.modeling.factory import image_pixel_bounds  # noqa: E402
 
 PHASE_WEIGHTS = {"eval": 0.15, "sft": 0.10, "grpo_trl_default": 0.30, "grpo_project": 0.45}
-FALLBACK_SHARE = 0.25  # of the budget, left at least, to retry after an out-of-memory
 FLOPS_CONVENTION = (
     "training 6*N_lm*tokens, generation and reference forwards 2*N_lm*tokens (prompt and "
     "generated), plus 2*N_vision*patches for the frozen vision tower; N_lm = parameters outside "
@@ -137,38 +135,14 @@ def card(device: torch.device) -> dict[str, Any]:
     }
 
 
-def release(model: torch.nn.Module, device: torch.device) -> None:
+def release(model: torch.nn.Module, device: torch.device) -> dict[str, Any]:
     """Free what a phase left behind (gradients; its frames after an exception)."""
     for parameter in model.parameters():
         parameter.grad = None
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
-
-
-def guarded(
-    run: Callable[[float], dict[str, Any]],
-    stop_at: float,
-    model: torch.nn.Module,
-    device: torch.device,
-) -> dict[str, Any]:
-    """The phase's result; ``status: oom`` with the peak it reached, or ``status: error``.
-
-    A one-shot run on a lent GPU should still bring back the other phases' numbers, so a
-    failing phase is recorded (its traceback on stderr) and the next one runs.
-    """
-    try:
-        result = run(stop_at)
-    except Exception as error:
-        message = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
-        oom = isinstance(error, torch.OutOfMemoryError) or "out of memory" in message.lower()
-        if not oom:
-            traceback.print_exc()
-        result = {"status": "oom" if oom else "error", "error": message}
-    release(model, device)
-    if result["status"] == "oom":
-        result.update(peak_memory(device))
-    return result
+    return peak_memory(device)
 
 
 def print_table(results: dict[str, dict[str, Any]]) -> None:
@@ -213,33 +187,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     setup_s = time.perf_counter() - started
     variants = {f"grpo_{v.name}": v for v in grpo_variants()}
-    runners: dict[str, Callable[[float], dict[str, Any]]] = {
+    runners: dict[str, Runner] = {
         "eval": partial(run_eval, bench),
         "sft": partial(run_sft, bench),
         **{name: partial(run_grpo, bench, variant) for name, variant in variants.items()},
     }
-    chosen = [name for name in PHASE_WEIGHTS if name in args.phases.split(",")]
-    phases: dict[str, dict[str, Any]] = {}
-    for index, name in enumerate(chosen):
-        now = time.perf_counter()
-        if now >= deadline:
-            phases[name] = {"status": "skipped", "reason": "seconds budget used up"}
-            continue
-        weights = [PHASE_WEIGHTS[n] for n in chosen[index:]]
-        stop_at = now + (deadline - now) * PHASE_WEIGHTS[name] / sum(weights)
-        print(f"[{now - started:7.1f}s] {name} ...", flush=True)
-        phases[name] = guarded(runners[name], stop_at, model, device)
-        retry = name in variants and variants[name].beta > 0
-        if phases[name]["status"] == "oom" and retry:
-            # The reference model is a whole fp32 copy in TRL's default; try it in bf16, if a
-            # warm-up and a step still fit (a step that starts always finishes).
-            fallback = with_bf16_reference(variants[name])
-            if deadline - time.perf_counter() < FALLBACK_SHARE * args.seconds_budget:
-                phases[f"grpo_{fallback.name}"] = {"status": "skipped", "reason": "no time left"}
-                continue
-            print(f"  out of memory; again with {fallback.name}", flush=True)
-            runner = partial(run_grpo, bench, fallback)
-            phases[f"grpo_{fallback.name}"] = guarded(runner, deadline, model, device)
+    # Settings that need less memory, tried after an out-of-memory: activation checkpointing
+    # for SFT; for GRPO, the reference model in bf16 instead of TRL's fp32 copy of the policy.
+    bf16_reference = with_bf16_reference(variants["grpo_project"])
+    fallbacks = {
+        "sft": ("sft_activation_checkpointing", partial(run_sft, bench, checkpointing=True)),
+        "grpo_project": (f"grpo_{bf16_reference.name}", partial(run_grpo, bench, bf16_reference)),
+    }
+    chosen = args.phases.split(",")
+    schedule = Schedule(
+        weights={name: w for name, w in PHASE_WEIGHTS.items() if name in chosen},
+        runners=runners,
+        deadline=deadline,
+        budget_s=args.seconds_budget,
+        after_phase=partial(release, model, device),
+        fallbacks=fallbacks,
+    )
+    phases = schedule.run(started)
     result = {
         "benchmark": "gpu",
         "size": args.size,
