@@ -86,6 +86,13 @@ class Bench:
     def pad(self) -> int:
         return int(self.processor.tokenizer.pad_token_id)
 
+    @property
+    def vision_tokens(self) -> list[int]:
+        """Never sampled: random weights would now and then emit <|image_pad|>, and the
+        training forward then finds more image tokens than images (a trained model doesn't)."""
+        names = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+        return [int(self.processor.tokenizer.convert_tokens_to_ids(n)) for n in names]
+
 
 def measure_steps(step: Callable[[], dict[str, float]], steps: int, stop_at: float) -> list[dict]:
     """Measured steps after the warm-up: at least one, then while the phase has time."""
@@ -177,6 +184,7 @@ def run_eval(bench: Bench, stop_at: float) -> dict[str, Any]:
                 do_sample=False,
                 pad_token_id=bench.pad,
                 eos_token_id=bench.eos,
+                suppress_tokens=bench.vision_tokens,
             )
         times["generated_tokens"] = generated_tokens(output, prompt_length, bench.eos)
         return times
@@ -369,6 +377,7 @@ def run_grpo(bench: Bench, variant: GRPOVariant, stop_at: float) -> dict[str, An
                 max_new_tokens=new_tokens,
                 pad_token_id=bench.pad,
                 eos_token_id=bench.eos,
+                suppress_tokens=bench.vision_tokens,
             )
         completions = output[:, prompt_length:]
         mask = completion_mask(completions, bench.eos)
