@@ -2,14 +2,17 @@
 
 ``MotoS3`` runs ``moto.server`` in a thread on a fixed free port; it can be stopped and
 started again on that port, and since moto keeps its state in this process, a restarted server
-still holds what was written before it died. ``s3_env`` points the store's environment
+still holds what was written before it died. Conditional writes are made atomic here (see
+``AtomicConditions``), as S3 and MinIO make them. ``s3_env`` points the store's environment
 variables (``vlaa.storage.s3.S3Settings.from_env``) at it with the double's credentials.
 """
 
 from __future__ import annotations
 
 import socket
+import threading
 import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import boto3
@@ -32,11 +35,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class AtomicConditions:
+    """WSGI middleware: one lock around every request carrying If-None-Match / If-Match.
+
+    moto 5.2 checks the condition and then writes without a lock (``S3Response.put_object`` in
+    moto/s3/responses.py: ``if if_none_match == "*" and self.backend.get_object(...)``, then
+    ``self.backend.put_object``), so two racing conditional puts on its threaded server can
+    both pass. S3 and MinIO evaluate the condition atomically with the write; the lock gives
+    moto that guarantee, and nothing more: plain writes are not serialised.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ:
+            with self.lock:
+                return list(self.app(environ, start_response))
+        return self.app(environ, start_response)
+
+
 class _PromptServer(ThreadedMotoServer):
     """moto's threaded server, but ``stop()`` takes effect within ~10 ms (not 0.5 s)."""
 
     def _server_entry(self) -> None:
-        app = DomainDispatcherApplication(create_backend_app)
+        app = AtomicConditions(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )

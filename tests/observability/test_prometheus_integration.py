@@ -4,7 +4,8 @@ A: the values Prometheus stores equal what the training log says; /metrics is se
 training. B: the Pushgateway dies mid-run and training still finishes. C (no training: an
 exporter driven by hand with a GRPO log dict): the gateway's groups carry job ``vlaa`` and the
 run_id/stage/arm grouping key; basic auth from the URL is accepted by a gateway that requires
-it; a push that timed out against a hanging peer works again once a gateway answers there.
+it; a push that ran past its deadline against a hanging peer works again once a gateway
+answers there.
 """
 
 from __future__ import annotations
@@ -255,6 +256,7 @@ def test_basic_auth_from_the_url_reaches_a_gateway_that_requires_it(
     for url in (f"http://{host}", f"http://{user}:wrong-{password}@{host}"):
         refused = callback(MetricsSettings(pushgateway_url=url, warn_every=100))
         log(refused, GRPO_LOG, step=1)  # must not raise
+        assert refused.flush()  # pushes run in the background
         assert refused.push_failures == 1, url
         assert refused.metrics.sample("vlaa_metrics_push_failures_total") == 1.0
     warnings = [r.getMessage() for r in caplog.records if "metrics push" in r.getMessage()]
@@ -264,6 +266,7 @@ def test_basic_auth_from_the_url_reaches_a_gateway_that_requires_it(
 
     accepted = callback(MetricsSettings(pushgateway_url=f"http://{user}:{password}@{host}"))
     log(accepted, GRPO_LOG, step=1)
+    assert accepted.flush()
     assert accepted.push_failures == 0
     group = _only_group(auth_pushgateway)
     assert group["labels"] == {"job": "vlaa", **RUN}
@@ -288,16 +291,18 @@ def test_a_timed_out_push_works_again_once_a_gateway_answers(
         begin(cb)
         started = time.monotonic()
         log(cb, GRPO_LOG, step=1)  # must not raise
+        assert cb.flush(timeout + 1.5)  # the push runs in the background
         elapsed = time.monotonic() - started
     assert timeout * 0.9 <= elapsed < timeout + 1.5, elapsed
     assert cb.push_failures == 1
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert "timed out" in warning.getMessage()
+    assert "push not finished within its 0.5 s deadline" in warning.getMessage()
 
     # The fault clears: a real Pushgateway now answers on the same address.
     gateway = start_pushgateway(tmp_path / "pushgateway", port=port)
     try:
         log(cb, GRPO_LOG, step=2)
+        assert cb.flush(5)
         assert cb.push_failures == 1
         assert "works again after 1 failures" in caplog.text
         group = _only_group(gateway)

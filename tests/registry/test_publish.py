@@ -15,12 +15,12 @@ from safetensors.torch import save_file
 
 from vlaa.registry.card import looks_secret, scrub
 from vlaa.registry.config import PublishConfig
-from vlaa.registry.errors import ModelFolderError, VersionExistsError
+from vlaa.registry.errors import ModelFolderError, PublishStoreError, VersionExistsError
 from vlaa.registry.layout import list_versions, resolve_alias
 from vlaa.registry.lineage import code_version
 from vlaa.registry.publish import publish
-from vlaa.registry.store import verify_version, write_version
-from vlaa.storage import LocalStore, open_store
+from vlaa.registry.store import plan_files, verify_version, write_version
+from vlaa.storage import LocalStore, StoreError, open_store
 
 MODEL = "tiny"
 METRICS = {"accuracy": 0.75, "benchmarks": {"colour": 1.0, "count": 0.5}}
@@ -95,20 +95,19 @@ def test_manifest_is_written_last_with_right_checksums(
     model_dir: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     order: list[str] = []
-    original_file, original_bytes = LocalStore.put_file, LocalStore.put_bytes
+    for method in ("put_file", "put_bytes", "put_bytes_if_absent", "put_bytes_if_tag"):
+        original = getattr(LocalStore, method)
 
-    def record_file(self: LocalStore, key: str, path: Path, sha256: str | None = None) -> None:
-        order.append(key)
-        original_file(self, key, path, sha256)
+        def record(
+            self: LocalStore, key: str, *args: Any, _original: Any = original, **kw: Any
+        ) -> Any:
+            order.append(key)
+            return _original(self, key, *args, **kw)
 
-    def record_bytes(self: LocalStore, key: str, data: bytes) -> None:
-        order.append(key)
-        original_bytes(self, key, data)
-
-    monkeypatch.setattr(LocalStore, "put_file", record_file)
-    monkeypatch.setattr(LocalStore, "put_bytes", record_bytes)
+        monkeypatch.setattr(LocalStore, method, record)
     run_publish(model_dir, config(store_dir))
 
+    assert order[0] == f"{MODEL}/claims/v0001.json"  # the number is owned before any upload
     version_keys = [key for key in order if "/versions/" in key]
     assert version_keys[-1] == f"{MODEL}/versions/v0001/manifest.json"
     assert order[-1] == f"{MODEL}/aliases/latest.json"  # the alias moves only after completion
@@ -136,22 +135,38 @@ def test_verify_version_detects_corruption(model_dir: Path, store_dir: Path) -> 
         verify_version(open_store(str(store_dir)), MODEL, "v0001")
 
 
-def test_interrupted_publish_is_resumed_by_a_retry(model_dir: Path, store_dir: Path) -> None:
-    """Leftovers that are byte-identical files of this publish: the retry reuses the number."""
+def test_interrupted_publish_is_resumed_by_a_retry(
+    model_dir: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the first upload: the same publish again resumes its own claim."""
     run_publish(model_dir, config(store_dir))
-    crashed = store_dir / MODEL / "versions" / "v0002"
-    crashed.mkdir(parents=True)
-    (crashed / "config.json").write_bytes((model_dir / "config.json").read_bytes())
-    (crashed / "README.md").write_text("card of the interrupted attempt")  # regenerated
+    uploaded: list[str] = []
+    original = LocalStore.put_file
+
+    def crash_on_weights(self: LocalStore, key: str, path: Path, sha256: str | None = None) -> None:
+        if key.endswith("model.safetensors"):
+            raise StoreError("the store went away")
+        uploaded.append(key)
+        original(self, key, path, sha256)
+
+    monkeypatch.setattr(LocalStore, "put_file", crash_on_weights)
+    with pytest.raises(PublishStoreError, match="run the same publish again to resume"):
+        run_publish(model_dir, config(store_dir))
+    monkeypatch.undo()
+    assert uploaded == [f"{MODEL}/versions/v0002/config.json"]
     store = open_store(str(store_dir))
     assert list_versions(store, MODEL) == ["v0001"]
     assert resolve_alias(store, MODEL, "latest") == "v0001"
 
+    # A different publish (other metrics) never writes into the interrupted version.
+    other = run_publish(model_dir, config(store_dir), metrics={"accuracy": 0.8})
+    assert (other.version, other.resumed) == ("v0003", False)
+
     result = run_publish(model_dir, config(store_dir))
     assert (result.version, result.resumed) == ("v0002", True)
-    assert list_versions(store, MODEL) == ["v0001", "v0002"]
+    assert list_versions(store, MODEL) == ["v0001", "v0002", "v0003"]
     assert verify_version(store, MODEL, "v0002")["version"] == "v0002"
-    assert resolve_alias(store, MODEL, "latest") == "v0002"
+    assert (result.alias_version, resolve_alias(store, MODEL, "latest")) == ("v0003", "v0003")
 
 
 def test_incomplete_version_is_hidden_and_its_number_skipped(
@@ -170,8 +185,8 @@ def test_incomplete_version_is_hidden_and_its_number_skipped(
     assert (result.version, result.resumed) == ("v0003", False)
     assert list_versions(store, MODEL) == ["v0001", "v0003"]
     assert (crashed / "model.safetensors").read_bytes() == b"partial upload"  # untouched
-    with pytest.raises(VersionExistsError, match="interrupted upload"):
-        write_version(store, MODEL, "v0002", model_dir, "card", {})
+    with pytest.raises(VersionExistsError, match="v0002 is not claimed"):
+        write_version(store, MODEL, "v0002", "card", {}, plan_files(model_dir), owner="me")
 
 
 def test_existing_version_is_never_overwritten(
@@ -181,13 +196,17 @@ def test_existing_version_is_never_overwritten(
     before = (store_dir / MODEL / "versions" / "v0001" / "manifest.json").read_bytes()
     store = open_store(str(store_dir))
     with pytest.raises(VersionExistsError, match="already exists"):
-        write_version(store, MODEL, "v0001", model_dir, "card", {})
+        write_version(store, MODEL, "v0001", "card", {}, plan_files(model_dir), owner="me")
 
-    # A publisher that computed the same next number (a race) is refused too.
-    monkeypatch.setattr("vlaa.registry.store.next_version", lambda store, name: "v0001")
-    with pytest.raises(VersionExistsError):
-        run_publish(model_dir, config(store_dir))
+    # A publisher that computed the same next number (a race) loses the claim and moves on.
+    monkeypatch.setattr("vlaa.registry.claims.next_version", lambda store, name: "v0001")
+    assert run_publish(model_dir, config(store_dir)).version == "v0002"
     assert (store_dir / MODEL / "versions" / "v0001" / "manifest.json").read_bytes() == before
+    # Nor does anyone write into a version claimed by another publisher.
+    (store_dir / MODEL / "claims" / "v0003.json").write_text('{"owner": "someone-else"}')
+    with pytest.raises(VersionExistsError, match="claimed by another publisher"):
+        write_version(store, MODEL, "v0003", "card", {}, plan_files(model_dir), owner="me")
+    assert not (store_dir / MODEL / "versions" / "v0003").exists()
 
 
 # ----------------------------------------------------------------------------- gate

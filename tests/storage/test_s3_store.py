@@ -25,7 +25,7 @@ from vlaa.registry.config import PublishConfig
 from vlaa.registry.errors import ModelFolderError, PublishStoreError, VersionExistsError
 from vlaa.registry.layout import list_versions, resolve_alias
 from vlaa.registry.publish import publish
-from vlaa.registry.store import verify_version, write_version
+from vlaa.registry.store import plan_files, verify_version, write_version
 from vlaa.storage import InvalidKeyError, ObjectNotFoundError, ObjectStore, open_store
 from vlaa.storage.s3 import (
     S3BucketError,
@@ -217,15 +217,11 @@ def test_s3_versions_are_never_overwritten(
     manifest_key = f"{MODEL}/versions/v0001/manifest.json"
     before = store.get_bytes(manifest_key)
     with pytest.raises(VersionExistsError, match="already exists"):
-        write_version(store, MODEL, "v0001", model_dir, "card", {})
-    # A publisher that computed the same number (a race) is refused as well.
-    monkeypatch.setattr("vlaa.registry.store.next_version", lambda store, name: "v0001")
-    with pytest.raises(VersionExistsError):
-        run_publish(model_dir, uri)
-    assert store.get_bytes(manifest_key) == before
-    monkeypatch.undo()
-    s3_env(monkeypatch, moto_s3.endpoint)
+        write_version(store, MODEL, "v0001", "card", {}, plan_files(model_dir), owner="me")
+    # A publisher that computed the same number (a race) loses the claim and takes the next.
+    monkeypatch.setattr("vlaa.registry.claims.next_version", lambda store, name: "v0001")
     assert run_publish(model_dir, uri).version == "v0002"
+    assert store.get_bytes(manifest_key) == before
 
 
 def test_s3_gate_refusal_publishes_without_moving_the_alias(bucket: str, tmp_path: Path) -> None:
@@ -300,7 +296,10 @@ def test_server_dies_mid_upload_nothing_visible_and_retry_completes(
         keys = objects(server, bucket)
         # config.json (uploaded before the weights) is complete; the weights' multipart upload
         # was cut off: moto holds its parts, but no object exists until it is completed.
-        assert keys == [f"models/{MODEL}/versions/v0001/config.json"]
+        assert keys == [
+            f"models/{MODEL}/claims/v0001.json",
+            f"models/{MODEL}/versions/v0001/config.json",
+        ]
         assert any(upload.parts for upload in backend.buckets[bucket].multiparts.values())
         assert list_versions(store, MODEL) == []
         assert resolve_alias(store, MODEL, "latest") is None

@@ -9,7 +9,8 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from vlaa.observability.prometheus import MetricsServer, Pusher, TrainingMetrics
+from vlaa.observability.prometheus import MetricsServer, TrainingMetrics
+from vlaa.observability.pushing import BackgroundPusher, Pusher
 from vlaa.observability.settings import MetricsSettings
 
 log = logging.getLogger(__name__)
@@ -19,9 +20,12 @@ class PrometheusCallback(TrainerCallback):
     """Feeds every trainer log into :class:`TrainingMetrics`; serves and/or pushes them.
 
     The /metrics server runs from ``on_train_begin`` to ``on_train_end`` (``.port`` is the bound
-    port, None when not serving); a push follows every log and the end of training. Only the
-    world-process-zero acts, so ranks neither fight for the port nor push duplicates. No hook
-    raises: an exporter bug is logged, and training goes on.
+    port, None when not serving); a push follows every log and the end of training. Pushes run
+    on a background thread (``vlaa.observability.pushing``): a hook only snapshots the
+    registry, so a slow or silent gateway never stalls a step; ``on_train_end`` waits at most
+    one push deadline for the last ones. Only the world-process-zero acts, so ranks neither
+    fight for the port nor push duplicates. No hook raises: an exporter bug is logged, and
+    training goes on.
     """
 
     def __init__(
@@ -34,14 +38,15 @@ class PrometheusCallback(TrainerCallback):
     ) -> None:
         self.settings = settings
         self.metrics = TrainingMetrics(run_id=run_id, stage=stage, arm=arm)
-        self.pusher: Pusher | None = None
+        self.pusher: BackgroundPusher | None = None
         if settings.pushgateway_url:
-            self.pusher = Pusher(
+            pusher = Pusher(
                 settings.pushgateway_url,
                 self.metrics,
                 timeout=settings.push_timeout_seconds,
                 warn_every=settings.warn_every,
             )
+            self.pusher = BackgroundPusher(pusher, queue_size=settings.push_queue_size)
         self.server: MetricsServer | None = None
         self._clock = clock
 
@@ -52,8 +57,13 @@ class PrometheusCallback(TrainerCallback):
 
     @property
     def push_failures(self) -> int:
-        """Failed pushes so far."""
-        return self.pusher.failures if self.pusher is not None else 0
+        """Failed pushes so far (sent ones; see ``flush``)."""
+        return self.pusher.pusher.failures if self.pusher is not None else 0
+
+    @property
+    def push_dropped(self) -> int:
+        """Pushes dropped unsent (queue full, or still queued when training ended)."""
+        return self.pusher.dropped if self.pusher is not None else 0
 
     def on_train_begin(
         self,
@@ -102,15 +112,29 @@ class PrometheusCallback(TrainerCallback):
         self.push()
         self.close()
 
-    def push(self) -> bool:
-        """Push now if a Pushgateway is configured; False on failure or when none is."""
-        return self.pusher.push() if self.pusher is not None else False
+    def push(self) -> None:
+        """Queue a push of the metrics as they are now, if a Pushgateway is configured."""
+        if self.pusher is not None:
+            self._guarded(self.pusher.submit)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until queued pushes were sent (at most ``timeout``, default one push deadline)."""
+        if self.pusher is None:
+            return True
+        return self.pusher.flush(self._flush_timeout if timeout is None else timeout)
 
     def close(self) -> None:
-        """Stop the /metrics server (idempotent); also safe after a failed training."""
+        """Send what is queued (waiting at most one push deadline), stop the pusher and the
+        /metrics server (idempotent); also safe after a failed training."""
+        if self.pusher is not None:
+            self.pusher.close(self._flush_timeout)
         if self.server is not None:
             self.server.stop()
             self.server = None
+
+    @property
+    def _flush_timeout(self) -> float:
+        return self.settings.push_timeout_seconds
 
     def _begin(self, state: TrainerState) -> None:
         tokens = float(state.num_input_tokens_seen or 0)

@@ -13,7 +13,8 @@ import time
 
 from prometheus_client import Counter
 
-from vlaa.observability.prometheus import LABELS, Pusher, TrainingMetrics
+from vlaa.observability.prometheus import LABELS, TrainingMetrics
+from vlaa.observability.pushing import Pusher
 from vlaa.observability.settings import MetricsSettings
 
 DATA_STAGE = "build_dataset"

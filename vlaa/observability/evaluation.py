@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from prometheus_client import Gauge
 
 from vlaa.evaluation.report import EvalReport, as_report
-from vlaa.observability.prometheus import LABELS, Pusher, TrainingMetrics
+from vlaa.observability.prometheus import LABELS, TrainingMetrics
+from vlaa.observability.pushing import Pusher
 from vlaa.observability.settings import MetricsSettings
 
 EVAL_SCORE = "vlaa_eval_score"

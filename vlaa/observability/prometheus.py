@@ -2,26 +2,24 @@
 
 Every series carries the labels ``run_id``, ``stage`` and ``arm`` (DESIGN.md, "Contracts");
 the per-type reward series add ``reward_type``. Everything here is best effort: a failure to
-serve or to push is logged and counted, never raised.
+serve or to push is logged and counted, never raised. Pushing is in
+:mod:`vlaa.observability.pushing`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import numbers
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, push_to_gateway
-from prometheus_client.exposition import basic_auth_handler, default_handler, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.exposition import start_http_server
 
-from vlaa.observability.settings import redact_url
 from vlaa.records import REWARD_TYPES
 
 log = logging.getLogger(__name__)
@@ -135,8 +133,15 @@ class TrainingMetrics:
             LABELS,
             registry=self.registry,
         )
+        self.push_dropped = Counter(
+            "vlaa_metrics_push_dropped",
+            "Pushes dropped unsent because the push queue was full (the gateway is slow).",
+            LABELS,
+            registry=self.registry,
+        )
         # Exported as 0 from the start, so "no failures" is a value, not a missing series.
         self.push_failures.labels(**self.labels)
+        self.push_dropped.labels(**self.labels)
         self._last_tokens: tuple[float, float] | None = None  # (tokens, monotonic seconds)
         self._last_step_end: float | None = None
         self._measured_step_seconds: float | None = None
@@ -193,95 +198,6 @@ class TrainingMetrics:
     def sample(self, name: str, **extra_labels: str) -> float | None:
         """The current value of series ``name`` of this run (None if never set)."""
         return self.registry.get_sample_value(name, {**self.labels, **extra_labels})
-
-
-class Pusher:
-    """Pushes a registry to a Pushgateway; failures are counted and warned about, never raised.
-
-    Warnings are rate-limited (the first failure, then every ``warn_every``-th) so a gateway
-    that is down for a long run does not flood the training log.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        metrics: TrainingMetrics,
-        timeout: float = 2.0,
-        warn_every: int = 20,
-        push: Callable[..., None] = push_to_gateway,
-    ) -> None:
-        self.url, self._handler = _url_and_handler(url)
-        self.metrics = metrics
-        self.timeout = timeout
-        self.warn_every = warn_every
-        self.failures = 0
-        self._push = push
-        self._failing = False
-        # on_log and on_train_end run on the training thread, but a lock keeps a manual
-        # push from another thread (tests, a final flush) from interleaving.
-        self._lock = threading.Lock()
-
-    def push(self) -> bool:
-        """Push every series of the run once; True on success."""
-        with self._lock:
-            try:
-                self._push(
-                    self.url,
-                    job=PUSH_JOB,
-                    registry=self.metrics.registry,
-                    grouping_key=self.metrics.labels,
-                    timeout=self.timeout,
-                    handler=self._handler,
-                )
-            except Exception as error:  # metrics must never stop training
-                self._record_failure(error)
-                return False
-            if self._failing:
-                log.info(
-                    "metrics push to %s works again after %d failures",
-                    redact_url(self.url),
-                    self.failures,
-                )
-                self._failing = False
-            return True
-
-    def _record_failure(self, error: Exception) -> None:
-        self.failures += 1
-        self._failing = True
-        with contextlib.suppress(Exception):  # counting must not raise either
-            self.metrics.push_failures.labels(**self.metrics.labels).inc()
-        if self.failures == 1 or self.failures % self.warn_every == 0:
-            log.warning(
-                "metrics push to %s failed (%d failures so far; training goes on): %s: %s",
-                redact_url(self.url),
-                self.failures,
-                type(error).__name__,
-                _redacted_error(error, self.url),
-            )
-
-
-def _redacted_error(error: Exception, url: str) -> str:
-    # urllib errors may quote the URL they were given; never let credentials into logs.
-    return str(error).replace(url, redact_url(url))
-
-
-def _url_and_handler(url: str) -> tuple[str, Callable[..., Callable[[], None]]]:
-    """Split ``user:password@`` off a gateway URL into an HTTP basic-auth handler."""
-    parts = urlsplit(url if "://" in url else f"http://{url}")
-    if parts.username is None:
-        return url, default_handler
-    username, password = unquote(parts.username), unquote(parts.password or "")
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-
-    def handler(
-        url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes
-    ) -> Callable[[], None]:
-        return basic_auth_handler(url, method, timeout, headers, data, username, password)
-
-    return clean, handler
 
 
 class MetricsServer:

@@ -31,7 +31,14 @@ class MetricsSettings(BaseModel):
     pushgateway_url: str | None = Field(
         None, description="push to this Pushgateway after every log (None: off)"
     )
-    push_timeout_seconds: float = Field(2.0, gt=0, description="per push; keep it short")
+    push_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="total deadline of one push (connect, send, answer); a slower push fails",
+    )
+    push_queue_size: int = Field(
+        4, gt=0, description="training pushes waiting to be sent; when full the oldest is dropped"
+    )
     warn_every: int = Field(
         20, gt=0, description="log a warning on the first failed push, then every Nth"
     )

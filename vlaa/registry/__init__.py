@@ -5,6 +5,7 @@ This package owns what a published version is and how it gets there: the publish
 manifests (``layout``), the Hugging Face model card and secret scrubbing (``card``), the
 promotion gate over the evaluation reports (``gate``), the store operations of a publish:
 planned upload, resume of an interrupted one, manifest written last, verification (``store``),
+who owns a version number (``claims``), forward-only aliases (``aliases``),
 the KServe manifest (``serving``), the code version recorded as lineage (``lineage``) and the
 publish operation that ties them together (``publish``). Stores come from ``vlaa.storage``.
 """

@@ -1,12 +1,12 @@
-"""The store operations of a publish: plan, upload, resume, manifest last, alias, verify.
+"""The store operations of a publish: plan, upload, resume, manifest last, verify.
 
 A version is complete (and listed) only once its manifest exists, so a crash mid-upload leaves
-an invisible folder. A retry of the same publish resumes that folder: when the highest version
-folder has no manifest and every object in it is a file of this publish with the same SHA-256,
-the number is reused and only the missing files are uploaded (the result is byte-for-byte what
-an uninterrupted publish writes). Leftovers that differ from this publish are never mixed with
-it: numbering then continues after them, and the gap shows that something failed. A complete
-version is never overwritten.
+an invisible folder. Nothing is uploaded into a version before this publish owns its claim
+(``vlaa.registry.claims``): a retry of the same publish resumes its own claim and uploads only
+the files still missing (the result is byte-for-byte what an uninterrupted publish writes); a
+different publish never touches it. The manifest is created with a conditional write, so a
+complete version is never overwritten. Files are read only from inside the model folder: a
+symbolic link that leaves it is refused.
 """
 
 from __future__ import annotations
@@ -21,18 +21,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from vlaa.registry.claims import check_owner
 from vlaa.registry.errors import ModelFolderError, PublishError, VersionExistsError
 from vlaa.registry.layout import (
-    GENERATED_FILES,
     MANIFEST,
     MANIFEST_FORMAT,
     MODEL_CARD,
-    alias_key,
-    next_version,
-    version_name,
     version_prefix,
 )
-from vlaa.storage import ObjectNotFoundError, ObjectStore, file_sha256
+from vlaa.storage import ConditionalStore, ObjectNotFoundError, ObjectStore, file_sha256
 
 WEIGHTS_GLOB = "*.safetensors"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -64,16 +61,35 @@ def model_files(model_dir: Path) -> Iterator[tuple[str, Path]]:
 
     The generated card and manifest replace any ``README.md`` / ``manifest.json`` the
     trainer left; checkpoints, TensorBoard runs and hidden folders are not part of a model.
+    The path given for a symbolic link is its target, checked to lie inside the folder.
     """
+    root = model_dir.resolve()
+    # Python 3.11's rglob lists a link to a folder but never descends into it.
     for path in sorted(model_dir.rglob("*")):
-        if not path.is_file():
-            continue
         relative = path.relative_to(model_dir)
         if len(relative.parts) > 1 and SKIPPED_TOP_LEVEL_DIRS.fullmatch(relative.parts[0]):
             continue
-        if relative.as_posix() in (MODEL_CARD, MANIFEST):
+        if path.is_symlink():
+            path = _link_target(model_dir, root, relative, path)
+        if not path.is_file() or relative.as_posix() in (MODEL_CARD, MANIFEST):
             continue
         yield relative.as_posix(), path
+
+
+def _link_target(model_dir: Path, root: Path, relative: Path, link: Path) -> Path:
+    """The resolved target of a link to a file inside the model folder; refuses any other."""
+    target = link.resolve()
+    where = f"{relative.as_posix()} in model folder {model_dir}"
+    if not target.is_relative_to(root):
+        raise ModelFolderError(
+            f"{where} is a symbolic link to {target}, outside the folder; refusing to publish "
+            "it (copy the file in, e.g. with `cp -L`, if it belongs to the model)"
+        )
+    if target.is_dir():
+        raise ModelFolderError(f"{where} is a symbolic link to a folder; links are not followed")
+    if not target.is_file():
+        raise ModelFolderError(f"{where} is a symbolic link to {target}, which is not a file")
+    return target
 
 
 # ----------------------------------------------------------------------------- upload
@@ -108,61 +124,33 @@ def stored_sha256(store: ObjectStore, key: str) -> str | None:
         return None
 
 
-def leftovers_match(
-    store: ObjectStore, model_name: str, version: str, planned: list[PlannedFile]
-) -> bool:
-    """Whether an incomplete version holds only files of this publish, byte-identical.
-
-    Generated files (card, KServe manifest) are rewritten, so they need not match.
-    """
-    prefix = version_prefix(model_name, version)
-    wanted = {entry.path: entry.sha256 for entry in planned}
-    for key in store.list(prefix):
-        relative = key[len(prefix) :]
-        if relative == MANIFEST:
-            return False
-        if relative in GENERATED_FILES:
-            continue
-        if relative not in wanted or stored_sha256(store, key) != wanted[relative]:
-            return False
-    return True
-
-
 def write_version(
-    store: ObjectStore,
+    store: ConditionalStore,
     model_name: str,
     version: str,
-    model_dir: Path,
     card: str,
     record: dict[str, Any],
+    planned: list[PlannedFile],
     *,
-    resume: bool = False,
+    owner: str,
     extra_files: dict[str, bytes] | None = None,
-    planned: list[PlannedFile] | None = None,
 ) -> dict[str, Any]:
-    """Upload the model's files, card and extra files, then the manifest; return the manifest.
+    """Upload the planned files, card and extra files, then the manifest; return the manifest.
 
-    Refuses a complete version (never overwritten). An incomplete one is refused too unless
-    ``resume`` is set and it holds only byte-identical files of this publish; those are not
-    uploaded again.
+    Only into a version this publish owns (``owner`` is in its claim); a complete version is
+    refused. Files already there from an interrupted run of this publish are not uploaded
+    again when their SHA-256 matches.
     """
     prefix = version_prefix(model_name, version)
     if store.exists(prefix + MANIFEST):
         raise VersionExistsError(f"{model_name} {version} already exists; versions are immutable")
-    planned = plan_files(model_dir) if planned is None else planned
+    check_owner(store, model_name, version, owner)
     present = set(store.list(prefix))
-    if present and not resume:
-        raise VersionExistsError(
-            f"{model_name} {version} holds files from an interrupted upload; publish a new version"
-        )
-    if present and not leftovers_match(store, model_name, version, planned):
-        raise VersionExistsError(
-            f"{model_name} {version} holds files of a different upload; publish a new version"
-        )
     entries = []
     for entry in planned:
-        if prefix + entry.path not in present:  # present ones were checked byte-identical
-            store.put_file(prefix + entry.path, entry.local, sha256=entry.sha256)
+        key = prefix + entry.path
+        if key not in present or stored_sha256(store, key) != entry.sha256:
+            store.put_file(key, entry.local, sha256=entry.sha256)
         entries.append({"path": entry.path, "size": entry.size, "sha256": entry.sha256})
     generated = {**(extra_files or {}), MODEL_CARD: card.encode("utf-8")}
     for relative, data in sorted(generated.items()):
@@ -175,45 +163,17 @@ def write_version(
         "model_name": model_name,
         "version": version,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "owner": owner,
         "files": entries,
         **record,
     }
-    if store.exists(prefix + MANIFEST):  # another publisher completed this number meanwhile
-        raise VersionExistsError(f"{model_name} {version} was completed by another publisher")
-    store.put_bytes(prefix + MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
-    return manifest
-
-
-def write_alias(store: ObjectStore, model_name: str, alias: str, version: str, uri: str) -> None:
-    """Point ``alias`` at ``version`` (one atomic put)."""
-    record = {
-        "model_name": model_name,
-        "alias": alias,
-        "version": version,
-        "uri": uri,
-        "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    store.put_bytes(alias_key(model_name, alias), json.dumps(record, indent=2).encode("utf-8"))
-
-
-def choose_version(
-    store: ObjectStore, model_name: str, planned: list[PlannedFile]
-) -> tuple[str, bool]:
-    """(version, resume): the interrupted highest version if this publish can resume it,
-    else the next number."""
-    candidate = next_version(store, model_name)
-    number = int(candidate[1:]) - 1
-    if number >= 1:
-        previous = version_name(number)
-        prefix = version_prefix(model_name, previous)
-        present = store.list(prefix)
-        if (
-            present
-            and prefix + MANIFEST not in present
-            and leftovers_match(store, model_name, previous, planned)
-        ):
-            return previous, True
-    return candidate, False
+    if store.put_bytes_if_absent(prefix + MANIFEST, json.dumps(manifest, indent=2).encode()):
+        return manifest
+    # Completed meanwhile: by a run of this same publish (same owner, same bytes), or not.
+    existing = json.loads(store.get_bytes(prefix + MANIFEST))
+    if existing.get("owner") == owner:
+        return existing
+    raise VersionExistsError(f"{model_name} {version} was completed by another publisher")
 
 
 def verify_version(store: ObjectStore, model_name: str, version: str) -> dict[str, Any]:

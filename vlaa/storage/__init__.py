@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from vlaa.storage.base import (
     TEMP_PREFIX,
+    ConditionalStore,
     InvalidKeyError,
     ObjectNotFoundError,
     ObjectStore,
@@ -27,6 +28,7 @@ from vlaa.storage.folder import LocalStore
 __all__ = [
     "SUPPORTED_SCHEMES",
     "TEMP_PREFIX",
+    "ConditionalStore",
     "InvalidKeyError",
     "LocalStore",
     "ObjectNotFoundError",

@@ -2,7 +2,8 @@
 
 Keys are "/"-separated relative names (``model/versions/v0001/manifest.json``), the common
 ground of a folder and an S3 bucket. A store only promises that one ``put`` is atomic: a
-reader sees the old object, the new one, or none, never a partial one.
+reader sees the old object, the new one, or none, never a partial one. Writers that race
+(concurrent publishes) use the conditional writes of :class:`ConditionalStore` instead.
 """
 
 from __future__ import annotations
@@ -79,4 +80,25 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str = "") -> list[str]:
         """Sorted keys that start with ``prefix`` (a plain string prefix, as in S3)."""
+        ...
+
+
+@runtime_checkable
+class ConditionalStore(ObjectStore, Protocol):
+    """Compare-and-swap on single objects, atomic even against other processes and hosts.
+
+    ``tag`` is an opaque token of one object state (the ETag on S3, a content hash in a folder):
+    a conditional put succeeds only if the object is still in the state read.
+    """
+
+    def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` with ``data`` unless an object exists there; False if one did."""
+        ...
+
+    def get_bytes_tagged(self, key: str) -> tuple[bytes, str]:
+        """The object's content and tag; :class:`ObjectNotFoundError` if there is none."""
+        ...
+
+    def put_bytes_if_tag(self, key: str, data: bytes, tag: str) -> bool:
+        """Replace ``key`` only if it is still in state ``tag``; False if it changed or is gone."""
         ...

@@ -1,11 +1,17 @@
 """The local-folder :class:`~vlaa.storage.base.ObjectStore`: key ``a/b`` is the file ``root/a/b``.
 
 Atomic ``put``: each write goes to a temporary file beside the target, is fsynced, then
-``os.replace``-d over it, so a reader never sees a partial file.
+``os.replace``-d over it, so a reader never sees a partial file. Conditional writes hold across
+processes: a create-if-absent hard-links the finished temporary file to the target name (the
+kernel refuses an existing name, as ``O_EXCL`` would, but the file is complete once visible);
+a compare-and-swap runs under an exclusive ``flock`` on a hidden lock file beside the target.
+Both need a local POSIX filesystem (NFS locks are advisory at best).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -77,9 +83,53 @@ class LocalStore:
                     keys.append(key)
         return sorted(keys)
 
+    # ------------------------------------------------------------------ ConditionalStore
+
+    def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        temp_name = self._write_temp(path, lambda target: target.write(data))
+        try:
+            os.link(temp_name, path)  # atomic; fails if the name exists
+        except FileExistsError:
+            return False
+        finally:
+            Path(temp_name).unlink(missing_ok=True)
+        return True
+
+    def get_bytes_tagged(self, key: str) -> tuple[bytes, str]:
+        data = self.get_bytes(key)
+        return data, hashlib.sha256(data).hexdigest()
+
+    def put_bytes_if_tag(self, key: str, data: bytes, tag: str) -> bool:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = path.with_name(f"{TEMP_PREFIX}lock-{path.name}")
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            try:
+                current = path.read_bytes()
+            except FileNotFoundError:
+                return False
+            if hashlib.sha256(current).hexdigest() != tag:
+                return False
+            self._write_atomically(key, lambda target: target.write(data))
+            return True
+
+    # ------------------------------------------------------------------ helpers
+
     def _write_atomically(self, key: str, write: Callable[[BinaryIO], object]) -> None:
         """Write into a temporary file beside the target, fsync it, then ``os.replace`` it."""
         path = self._path(key)
+        temp_name = self._write_temp(path, write)
+        try:
+            os.replace(temp_name, path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def _write_temp(path: Path, write: Callable[[BinaryIO], object]) -> str:
+        """A complete, fsynced temporary file beside ``path``; its name."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
         try:
@@ -88,7 +138,7 @@ class LocalStore:
                 target.flush()
                 os.fsync(target.fileno())
             os.chmod(temp_name, 0o644)  # mkstemp creates 0600; published files are shared
-            os.replace(temp_name, path)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
+        return temp_name

@@ -19,6 +19,11 @@ Integrity: every request body is checksummed by the client and verified by the s
 multipart upload); in addition the whole object's SHA-256 is stored as the object's
 ``x-amz-meta-sha256`` and checked with a ``HEAD`` after every upload. A multipart upload
 becomes an object only when it completes, so a reader never sees a partial object.
+
+Conditional writes (:class:`~vlaa.storage.base.ConditionalStore`) send ``If-None-Match: *``
+(create only) and ``If-Match: <etag>`` (compare-and-swap) on a plain PutObject; S3 and MinIO
+evaluate them atomically on the server, moto's server as a check-then-write (see
+tests/doubles/s3_api.py).
 """
 
 from __future__ import annotations
@@ -26,64 +31,72 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
-from minio.helpers import MIN_PART_SIZE, check_bucket_name
 
-from vlaa.storage.base import ObjectNotFoundError, StoreError, check_key, file_sha256
+from vlaa.storage.base import ObjectNotFoundError, check_key, file_sha256
+from vlaa.storage.s3_settings import (  # re-exported: callers import them from here
+    ACCESS_KEY_VARS,
+    ENDPOINT_VARS,
+    REGION_VARS,
+    SECRET_KEY_VARS,
+    S3BucketError,
+    S3ConfigError,
+    S3CredentialsError,
+    S3IntegrityError,
+    S3Settings,
+    S3StoreError,
+    S3UnreachableError,
+    parse_endpoint,
+    parse_s3_uri,
+)
+
+__all__ = [
+    "ACCESS_KEY_VARS",
+    "ENDPOINT_VARS",
+    "REGION_VARS",
+    "SECRET_KEY_VARS",
+    "S3BucketError",
+    "S3ConfigError",
+    "S3CredentialsError",
+    "S3IntegrityError",
+    "S3Settings",
+    "S3Store",
+    "S3StoreError",
+    "S3UnreachableError",
+    "parse_endpoint",
+    "parse_s3_uri",
+]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-ENDPOINT_VARS = ("VLAA_S3_ENDPOINT", "AWS_ENDPOINT_URL")
-ACCESS_KEY_VARS = ("AWS_ACCESS_KEY_ID", "MINIO_ACCESS_KEY")
-SECRET_KEY_VARS = ("AWS_SECRET_ACCESS_KEY", "MINIO_SECRET_KEY")
-REGION_VARS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 SHA256_META = "sha256"  # stored as x-amz-meta-sha256
 CREDENTIAL_CODES = frozenset(
     {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
 )
+# ConditionalRequestConflict (409): AWS's answer while another conditional write of the same
+# key is in flight; retrying then gets the real outcome (success or PreconditionFailed).
 TRANSIENT_CODES = frozenset(
-    {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "OperationAborted"}
+    {
+        "InternalError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "RequestTimeout",
+        "OperationAborted",
+        "ConditionalRequestConflict",
+    }
 )
-
-
-class S3StoreError(StoreError):
-    """An S3 operation failed for a reason that is not transient; ``code`` is S3's code."""
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class S3ConfigError(S3StoreError, ValueError):
-    """The environment does not say which endpoint / credentials to use."""
-
-
-class S3UnreachableError(S3StoreError):
-    """The endpoint could not be reached (after the bounded retries)."""
-
-
-class S3CredentialsError(S3StoreError):
-    """The endpoint rejected the credentials."""
-
-
-class S3BucketError(S3StoreError):
-    """The bucket does not exist (or its name is invalid)."""
-
-
-class S3IntegrityError(S3StoreError):
-    """An uploaded object does not match the local file (size or SHA-256)."""
+# A conditional put refused: the object changed (412) or, for If-Match, is gone (moto: 404).
+CONDITION_FAILED_CODES = frozenset({"PreconditionFailed", "NoSuchKey"})
 
 
 @dataclass(frozen=True)
@@ -93,124 +106,6 @@ class ObjectInfo:
     size: int
     etag: str
     sha256: str
-
-
-def _first_env(env: Mapping[str, str], names: tuple[str, ...]) -> tuple[str | None, str | None]:
-    for name in names:
-        value = env.get(name)
-        if value:
-            return name, value
-    return None, None
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    """Connection settings; build them with :meth:`from_env`. ``repr`` hides the secret."""
-
-    endpoint: str  # scheme://host[:port], as given
-    host: str  # host[:port], as minio wants it
-    secure: bool
-    access_key: str
-    secret_key: str
-    access_key_var: str
-    session_token: str | None = None
-    region: str | None = None
-    part_size: int = 64 * 1024 * 1024
-    max_attempts: int = 4
-    backoff_s: float = 0.5
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 120.0
-    parallel_uploads: int = 3
-
-    def __repr__(self) -> str:
-        return (
-            f"S3Settings(endpoint={self.endpoint!r}, access_key_var={self.access_key_var!r}, "
-            f"region={self.region!r}, part_size={self.part_size})"
-        )
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> S3Settings:
-        """Read the endpoint, credentials and tuning knobs from the environment."""
-        env = os.environ if env is None else env
-        _, endpoint = _first_env(env, ENDPOINT_VARS)
-        if not endpoint:
-            raise S3ConfigError(
-                "no S3 endpoint: set VLAA_S3_ENDPOINT (or AWS_ENDPOINT_URL), e.g. "
-                "http://minio.kubeflow:9000 or https://s3.amazonaws.com"
-            )
-        host, secure = parse_endpoint(endpoint)
-        key_var, access_key, secret_key = None, None, None
-        for key_name, secret_name in zip(ACCESS_KEY_VARS, SECRET_KEY_VARS, strict=True):
-            if env.get(key_name) and env.get(secret_name):
-                key_var, access_key, secret_key = key_name, env[key_name], env[secret_name]
-                break
-        if not access_key or not secret_key:
-            raise S3ConfigError(
-                "no S3 credentials: set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
-                "MINIO_ACCESS_KEY and MINIO_SECRET_KEY) in the environment, e.g. from a "
-                "Kubernetes Secret; credentials are never taken from URIs or parameters"
-            )
-        _, region = _first_env(env, REGION_VARS)
-        part_mb = _number(env, "VLAA_S3_PART_SIZE_MB", 64.0)
-        part_size = int(part_mb * 1024 * 1024)
-        if part_size < MIN_PART_SIZE:
-            raise S3ConfigError(f"VLAA_S3_PART_SIZE_MB={part_mb:g} is below S3's minimum of 5")
-        return cls(
-            endpoint=endpoint.rstrip("/"),
-            host=host,
-            secure=secure,
-            access_key=access_key,
-            secret_key=secret_key,
-            access_key_var=str(key_var),
-            session_token=env.get("AWS_SESSION_TOKEN") or None,
-            region=region,
-            part_size=part_size,
-            max_attempts=max(1, int(_number(env, "VLAA_S3_MAX_ATTEMPTS", 4))),
-            backoff_s=max(0.0, _number(env, "VLAA_S3_BACKOFF_S", 0.5)),
-        )
-
-
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as error:
-        raise S3ConfigError(f"{name}={raw!r} is not a number") from error
-
-
-def parse_endpoint(endpoint: str) -> tuple[str, bool]:
-    """``http://host:port`` -> ("host:port", False); ``https://host`` or ``host`` -> secure."""
-    parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise S3ConfigError(f"S3 endpoint {endpoint!r} is not http(s)://host[:port]")
-    if parts.username or parts.password:
-        raise S3ConfigError("the S3 endpoint must not embed credentials; use the env variables")
-    if parts.path not in ("", "/") or parts.query:
-        raise S3ConfigError(f"S3 endpoint {endpoint!r} must not have a path (bucket goes in s3://)")
-    return parts.netloc, parts.scheme == "https"
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/a/b`` -> ("bucket", "a/b"); refuses credentials in the URI."""
-    parts = urlsplit(uri)
-    if parts.scheme != "s3":
-        raise ValueError(f"{uri!r} is not an s3:// URI")
-    if "@" in parts.netloc:
-        raise ValueError(
-            "credentials in an s3:// URI are not accepted; set AWS_ACCESS_KEY_ID / "
-            "AWS_SECRET_ACCESS_KEY in the environment"
-        )
-    bucket = parts.netloc
-    try:
-        check_bucket_name(bucket, strict=True)
-    except ValueError as error:
-        raise S3BucketError(f"invalid bucket name {bucket!r} in {uri!r}: {error}") from error
-    prefix = parts.path.strip("/")
-    if prefix:
-        check_key(prefix)
-    return bucket, prefix
 
 
 class S3Store:
@@ -435,6 +330,59 @@ class S3Store:
             ]
 
         return sorted(self._key(name) for name in self._call(f"listing of {full!r}", names))
+
+    # --------------------------------------------------------------------- ConditionalStore
+
+    def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        return self._put_conditional(key, data, {"If-None-Match": "*"})
+
+    def get_bytes_tagged(self, key: str) -> tuple[bytes, str]:
+        name = self._name(key)
+
+        def read() -> tuple[bytes, str]:
+            response = self.client.get_object(self.bucket, name)
+            try:
+                return response.read(), str(response.headers.get("etag", "")).strip('"')
+            finally:
+                response.close()
+                response.release_conn()
+
+        try:
+            return self._call(f"download of {name}", read)
+        except S3StoreError as error:
+            if _is_missing(error):
+                raise ObjectNotFoundError(f"no object {key!r} in {self!r}") from None
+            raise
+
+    def put_bytes_if_tag(self, key: str, data: bytes, tag: str) -> bool:
+        return self._put_conditional(key, data, {"If-Match": f'"{tag}"'})
+
+    def _put_conditional(self, key: str, data: bytes, condition: dict[str, str]) -> bool:
+        """One PutObject carrying ``condition``; False when the server refuses it.
+
+        minio's public ``put_object`` turns every header it does not know into user metadata
+        (``minio.helpers.normalize_headers``: ``If-None-Match`` would travel as
+        ``x-amz-meta-if-none-match`` and be ignored), so this calls the PutObject request it
+        wraps (``Minio._put_object``, minio 7.2), which sends headers as given. A retried
+        request whose first answer was lost can be refused by its own write: callers read the
+        object back to tell (the claim's owner token, the alias's version).
+        """
+        name = self._name(key)
+        headers = {
+            **condition,
+            "Content-Type": "application/json",
+            f"x-amz-meta-{SHA256_META}": hashlib.sha256(data).hexdigest(),
+        }
+        try:
+            self._call(
+                f"conditional upload of {name}",
+                lambda: self.client._put_object(self.bucket, name, data, headers=headers),
+            )
+        except S3StoreError as error:
+            if error.code in CONDITION_FAILED_CODES:
+                return False
+            raise
+        return True
 
     # --------------------------------------------------------------------- helpers
 
