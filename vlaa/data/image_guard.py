@@ -54,7 +54,7 @@ def read_image_file(path: Path, relative: str, max_bytes: int) -> bytes:
     with os.fdopen(descriptor, "rb") as handle:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
-            raise ImageProblem("missing_image", f"image {relative!r} is not a regular file")
+            raise ImageProblem("unreadable_image", f"image {relative!r} is not a regular file")
         if info.st_size > max_bytes:
             raise ImageProblem(
                 "image_too_large",

@@ -49,6 +49,9 @@ BLOCK_BYTES = 1 << 20
 _KEY_CAP = 4096  # a longer object key names no prefix we look for
 _STRUCTURAL = re.compile(rb'[\[\]{}",:]')
 _NON_SPACE = re.compile(rb"[^ \t\r\n]")
+# Anything but brackets, whole strings included: always matches (possibly empty), stopping at a
+# bracket, at the quote of a string the block cuts, or at the block's end.
+_NON_BRACKETS = re.compile(rb'(?:[^"\[\]{}]+|"[^"\\]*(?:\\.[^"\\]*)*")*', re.DOTALL)
 _OPEN_ARRAY, _CLOSE_ARRAY, _OPEN_OBJECT, _CLOSE_OBJECT = b"[", b"]", b"{", b"}"
 _COMMA, _COLON = ord(","), ord(":")
 _MATCHING = {ord("]"): ord("["), ord("}"): ord("{")}
@@ -161,6 +164,25 @@ class _Stream:
                 return None
             return byte, offset
 
+    def bracket(self) -> tuple[int, int] | None:
+        """The next bracket outside strings and its offset; None at the end of the file.
+
+        Inside an item only brackets matter: one regex call passes everything else (text,
+        whole strings, ',' and ':'), so a row costs a few steps, not one per token.
+        """
+        while True:
+            self.pos = _NON_BRACKETS.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            if self.pos == len(self.buf):
+                if not self.more():
+                    return None
+                continue
+            byte = self.buf[self.pos]
+            self.pos += 1
+            if byte != QUOTE:
+                return byte, self.base + self.pos - 1
+            if not self._skip_string():  # a string cut by the block's end
+                return None
+
     def skip_brackets(self, depth: int, floor: int) -> int:
         """Apply the brackets ahead in bulk (counted in C, no token loop) while the depth cannot
         fall to ``floor`` within them; stop at a string, which ``token`` must skip. Linear: a
@@ -271,7 +293,10 @@ class _Scanner:
         while depth:
             if deep:  # nothing of it is kept: count the brackets in bulk
                 depth = self.stream.skip_brackets(depth, limit)
-            byte, offset = self.next_token("inside an array or object")
+            bracket = self.stream.bracket()
+            if bracket is None:
+                raise self.broken("the file ends inside an array or object (truncated?)")
+            byte, offset = bracket
             if byte in OPENERS:
                 depth += 1
                 if depth <= limit:
