@@ -368,3 +368,12 @@ def test_limits_are_configurable(tmp_path: Path) -> None:
         Validator(InputLimits(max_image_pixels=100)).check(good[1], folder / "images", "", "x")
     with pytest.raises(ValueError, match="max_image_aspect_ratio"):
         InputLimits(max_image_aspect_ratio=500)  # Qwen2.5-VL refuses over 200: not allowed
+
+
+def test_the_documented_limits_are_the_defaults() -> None:
+    import yaml
+
+    page = (Path(__file__).parents[2] / "docs" / "data.md").read_text(encoding="utf-8")
+    block = page.split("```yaml", 1)[1].split("```", 1)[0]
+    documented = yaml.safe_load(block)["data"]["limits"]
+    assert documented == InputLimits().model_dump()

@@ -30,7 +30,7 @@ from vlaa.rewards import (
 
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 # The characters the parsers care about, so the fuzzer reaches past the first check.
-_ALPHABET = list("0123456789.,-+eE []()<>/{}^_=\\:;ABCDabcxyz\n") + ["é", "\x00", "†"]
+_ALPHABET = [*"0123456789.,-+eE []()<>/{}^_=\\:;ABCDabcxyz\n", "é", "\x00", "†"]
 texts = st.text(alphabet=st.sampled_from(_ALPHABET), max_size=60) | st.text(max_size=40)
 tags = st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", "[", "]", "\\boxed{"])
 completions = st.lists(texts | tags, max_size=8).map("".join) | texts.map(
