@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -24,8 +24,15 @@ from vlaa.data.json_bounds import depth_exceeds, parse_row
 from vlaa.data.limits import InputLimits
 from vlaa.data.validation import Rejected, Validator
 from vlaa.records import REWARD_TYPES, Record
+from vlaa.rewards.digit import parse_number
 
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None)
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 SMALL = InputLimits(max_json_depth=8, max_row_bytes=4096, max_question_chars=200)
 PARSE_REASONS = {"row_too_large", "json_too_deep", "non_utf8", "invalid_json", "non_finite_number"}
 
@@ -158,7 +165,8 @@ def _check_record(record: Record) -> None:
         assert all(math.isfinite(v) and 0 <= v <= 1 for v in record.answer)  # type: ignore[union-attr]
         assert x1 < x2 and y1 < y2
     if record.reward_type == "digit":
-        assert math.isfinite(float(record.answer))  # type: ignore[arg-type]
+        number = parse_number(record.answer)  # type: ignore[arg-type]
+        assert number is not None and number.is_finite()
     if record.reward_type == "mcq":
         letters = rules.listed_options(record.question)
         assert not letters or record.answer in letters

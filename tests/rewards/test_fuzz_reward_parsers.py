@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vlaa import boxes
@@ -28,7 +28,13 @@ from vlaa.rewards import (
     score,
 )
 
-FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None)
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 # The characters the parsers care about, so the fuzzer reaches past the first check.
 _ALPHABET = [*"0123456789.,-+eE []()<>/{}^_=\\:;ABCDabcxyz\n", "é", "\x00", "†"]
 texts = st.text(alphabet=st.sampled_from(_ALPHABET), max_size=60) | st.text(max_size=40)
@@ -95,7 +101,13 @@ def quiet_math() -> Iterator[None]:
     logging.disable(logging.NOTSET)
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(completions, texts)
 def test_the_math_reward_is_in_range(quiet_math: None, completion: str, answer: str) -> None:
     reward = score("math", completion, answer)
