@@ -105,7 +105,7 @@ def parse_answer_list(text: str) -> list[str] | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # "[[[[...": json.loads recurses once per level
         return None
     return value if is_answer_list(value) else None
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vlaa.cluster import TEACHER_CACHE_ENV
 from vlaa.data import rules
+from vlaa.data.limits import InputLimits
 from vlaa.data.sources import SourceSpec
 from vlaa.data.synthetic import SyntheticConfig, SyntheticMix
 
@@ -61,6 +62,11 @@ class BuildDatasetConfig(BaseModel):
     )
     max_drop_share: float = Field(
         default=0.2, ge=0, le=1, description="fail when more records are lost than this"
+    )
+    limits: InputLimits = Field(
+        default_factory=InputLimits,
+        description="caps on one source row (JSON bytes and depth, question length, image "
+        "bytes, pixels and aspect ratio); a row over one is quarantined (docs/data.md)",
     )
     source_cache_dir: str | None = Field(
         default=None, description="where s3:// source copies are downloaded (default: ~/.cache)"

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from vlaa.data import rules
+from vlaa.data.image_guard import ImageProblem, read_verified
+from vlaa.data.limits import current_limits
 from vlaa.data.offline_teacher import TeacherError
 from vlaa.data.validation import Loss
 from vlaa.records import Record
@@ -92,11 +94,16 @@ def as_async(teacher: Any) -> AsyncTeacher:
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One record to distil: where its image is and which splits its source may feed."""
+    """One record to distil: where its image is and which splits its source may feed.
+
+    ``image_sha256`` is the hash of the bytes validated; when set, the image is read back only
+    if it still has them (``vlaa.data.image_guard.read_verified``).
+    """
 
     record: Record
     image_path: Path
     roles: frozenset[str]
+    image_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -229,6 +236,16 @@ async def _distil_one(
     return _split(distilled, reasoning, item.roles, keep_given_split=False)
 
 
+def _image_bytes(item: WorkItem) -> bytes:
+    """The validated image bytes, never a file swapped in since (dropped as ``image_changed``)."""
+    if not item.image_sha256:
+        return item.image_path.read_bytes()
+    try:
+        return read_verified(item.image_path, item.image_sha256, current_limits().max_image_bytes)
+    except ImageProblem as problem:
+        raise _Dropped("caption", problem.reason, problem.detail) from None
+
+
 async def _run_teacher(
     item: WorkItem,
     teacher: AsyncTeacher,
@@ -240,7 +257,7 @@ async def _run_teacher(
     record = item.record
     caption = record.caption
     if not caption:
-        image = item.image_path.read_bytes()
+        image = _image_bytes(item)
         mime = mimetypes.guess_type(item.image_path.name)[0] or "image/png"
         caption = await _call("caption", teacher.caption(record, image, mime))
     progress.done("caption")

@@ -7,12 +7,15 @@ end to end so a
 1. read every source (the synthetic generator, a records folder, the released VLAA-Thinking
    files, or the published source datasets through ``vlaa.data.sources``),
 2. validate each row and quarantine bad ones with a reason (``card_dir/quarantine.jsonl``);
-   valid rows go to a scratch file,
+   valid rows go to a scratch file; every row is held to ``config.limits`` (bytes and depth
+   while parsing, question length, image size, numbers, boxes, options: docs/data.md),
 3. hold out ``eval_size`` records for evaluation before any teacher sees them,
 4. run the teacher steps (caption, reason, rewrite + word-delta filter, verify) on the rest,
    concurrently, dropping records with a reason (``card_dir/drops.jsonl``),
 5. split by the aha keywords into SFT (none) and RL (some), and
-6. write each split as ``records.jsonl`` + ``images/`` (in input order) and the data card.
+6. write each split as ``records.jsonl`` + ``images/`` (in input order) and the data card;
+   an image is written from bytes whose hash is the validated one (a file swapped since is a
+   drop at step ``write``, never copied).
 
 Every input row ends in exactly one split, in quarantine or in the drops; the data card's counts
 are checked to add up. Losing more than ``max_drop_share`` fails the build.
@@ -37,11 +40,13 @@ from tqdm import tqdm
 from vlaa.data.config import SYNTHETIC, BuildDatasetConfig
 from vlaa.data.datacard import DataCard
 from vlaa.data.distil import DistilSettings, StepProgress, WorkItem, as_async, distil_stream
+from vlaa.data.image_guard import ImageProblem, read_verified
+from vlaa.data.limits import DEFAULT_LIMITS, use_limits
 from vlaa.data.offline_teacher import OfflineTeacher
 from vlaa.data.sources import SourceReader, SourceSpec, open_source
 from vlaa.data.sources.base import SourceError, SourceRow
 from vlaa.data.synthetic import generate
-from vlaa.data.validation import Loss, Rejected, Validator, peek, text_or
+from vlaa.data.validation import Checked, Loss, Rejected, Validator, peek, text_or
 from vlaa.errors import UserError
 from vlaa.observability.data_build import DataBuildMetrics
 from vlaa.observability.settings import MetricsSettings
@@ -52,6 +57,15 @@ logger = logging.getLogger(__name__)
 QUARANTINE_FILE = "quarantine.jsonl"
 DROPS_FILE = "drops.jsonl"
 VALIDATE_STEP = "validate"
+WRITE_STEP = "write"
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """A valid record's image in its source, and the SHA-256 of the bytes validated."""
+
+    path: Path
+    sha256: str
 
 
 class DatasetBuildError(UserError, RuntimeError):
@@ -83,14 +97,20 @@ def build_dataset(
         run_id, MetricsSettings.from_env(pushgateway_url=config.pushgateway_url)
     )
     try:
-        with tempfile.TemporaryDirectory(prefix="vlaa-build-") as scratch:
+        with (
+            use_limits(config.limits),
+            tempfile.TemporaryDirectory(prefix="vlaa-build-") as scratch,
+        ):
             readers = _open_readers(config, Path(scratch))
             valid = _ValidRecords(Path(scratch) / "valid.jsonl")
             with (card_dir / QUARANTINE_FILE).open("w", encoding="utf-8") as quarantine:
-                _validate_all(readers, valid, card, metrics, quarantine)
+                _validate_all(readers, valid, card, metrics, quarantine, Validator(config.limits))
             _fail_if_too_lossy(card, config, card_dir)
             eval_indices = _eval_indices(valid.count, config)
-            outputs = _SplitWriters({"sft": sft_dir, "rl": rl_dir, "eval": eval_dir})
+            outputs = _SplitWriters(
+                {"sft": sft_dir, "rl": rl_dir, "eval": eval_dir},
+                max_image_bytes=config.limits.max_image_bytes,
+            )
             with outputs, (card_dir / DROPS_FILE).open("w", encoding="utf-8") as drops:
                 card.teacher = _distil_all(
                     config, teacher, valid, readers, eval_indices, outputs, card, metrics, drops
@@ -159,10 +179,15 @@ class _ValidRecords:
     count: int = 0
     _handle: IO[str] | None = None
 
-    def append(self, reader_index: int, source_image: str, record: Record) -> None:
+    def append(self, reader_index: int, source_image: str, checked: Checked) -> None:
         if self._handle is None:
             self._handle = self.path.open("w", encoding="utf-8")
-        entry = {"reader": reader_index, "image": source_image, "record": record.model_dump()}
+        entry = {
+            "reader": reader_index,
+            "image": source_image,
+            "sha256": checked.image_sha256,
+            "record": checked.record.model_dump(),
+        }
         self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
         self.count += 1
 
@@ -171,14 +196,15 @@ class _ValidRecords:
             self._handle.close()
             self._handle = None
 
-    def __iter__(self) -> Iterator[tuple[int, str, Record]]:
+    def __iter__(self) -> Iterator[tuple[int, SourceImage, Record]]:
         self.close()
         if not self.path.exists():
             return
         with self.path.open("r", encoding="utf-8") as handle:
             for line in handle:
                 entry = json.loads(line)
-                yield entry["reader"], entry["image"], Record.model_validate(entry["record"])
+                image = SourceImage(Path(entry["image"]), entry["sha256"])
+                yield entry["reader"], image, Record.model_validate(entry["record"])
 
 
 def _validate_all(
@@ -187,9 +213,9 @@ def _validate_all(
     card: DataCard,
     metrics: DataBuildMetrics,
     quarantine: IO[str],
+    validator: Validator,
 ) -> None:
     """Validate every row of every reader; valid ones go to ``valid``, bad ones to quarantine."""
-    validator = Validator()
     with tqdm(desc="validate", unit="row", mininterval=1.0) as bar:
         for index, reader in enumerate(readers):
             for row in _rows_of(reader):
@@ -198,7 +224,7 @@ def _validate_all(
                 try:
                     if row.problem is not None:
                         raise Rejected(*row.problem)
-                    record = validator.check(
+                    checked = validator.check_row(
                         row.data, row.image_root, reader.image_prefix, row.location
                     )
                 except Rejected as rejected:
@@ -219,9 +245,9 @@ def _validate_all(
                     metrics.count_dropped(VALIDATE_STEP, loss.reason)
                     quarantine.write(loss.to_json() + "\n")
                     continue
-                card.count_original(record.source)
-                source_image = str(row.image_root / _without_prefix(record.image, reader))
-                valid.append(index, source_image, record)
+                card.count_original(checked.record.source)
+                source_image = str(row.image_root / _without_prefix(checked.record.image, reader))
+                valid.append(index, source_image, checked)
     valid.close()
 
 
@@ -269,28 +295,35 @@ def _distil_all(
 ) -> dict[str, Any]:
     """Write eval records as they come and run the teacher on the rest; return its labels."""
 
+    def drop(loss: Loss) -> None:
+        logger.info("dropped %s at %s: %s", loss.ref(), loss.step, loss.detail)
+        card.count_dropped(loss.source, loss.reason, loss.step)
+        metrics.count_dropped(loss.step, loss.reason)
+        drops.write(loss.to_json() + "\n")
+
+    def keep(record: Record, image: SourceImage) -> None:
+        try:
+            outputs.write(record, image)
+        except ImageProblem as problem:  # the file changed since validation: not copied
+            drop(Loss(problem.reason, problem.detail, WRITE_STEP, record.id, None, record.source))
+            return
+        split = record.split or "sft"
+        card.count_kept(record.source, split, record.reward_type, record.has_aha)
+        metrics.count_kept(split)
+
     def work_items() -> Iterator[WorkItem]:
-        for index, (reader_index, source_image, record) in enumerate(valid):
+        for index, (reader_index, image, record) in enumerate(valid):
             if index in eval_indices:
-                held_out = _as_eval(record)
-                outputs.write(held_out, Path(source_image))
-                card.count_kept(held_out.source, "eval", held_out.reward_type, False)
-                metrics.count_kept("eval")
+                keep(_as_eval(record), image)
                 continue
             roles = readers[reader_index].roles
-            yield WorkItem(record, Path(source_image), frozenset(roles))
+            yield WorkItem(record, image.path, frozenset(roles), image.sha256)
 
     def emit(item: WorkItem, result: Record | Loss) -> None:
         if isinstance(result, Loss):
-            logger.info("dropped %s at %s: %s", result.ref(), result.step, result.detail)
-            card.count_dropped(result.source, result.reason, result.step)
-            metrics.count_dropped(result.step, result.reason)
-            drops.write(result.to_json() + "\n")
-            return
-        split = result.split or "sft"
-        outputs.write(result, item.image_path)
-        card.count_kept(result.source, split, result.reward_type, result.has_aha)
-        metrics.count_kept(split)
+            drop(result)
+        else:
+            keep(result, SourceImage(item.image_path, item.image_sha256))
 
     settings = DistilSettings(
         max_rewrite_word_delta=config.max_rewrite_word_delta,
@@ -340,6 +373,7 @@ class _SplitWriters:
     """``records.jsonl`` plus only the images its records use, per split (stale outputs go)."""
 
     directories: dict[str, Path]
+    max_image_bytes: int = DEFAULT_LIMITS.max_image_bytes
     _handles: dict[str, IO[str]] = field(default_factory=dict)
     _copied: dict[str, set[str]] = field(default_factory=dict)
 
@@ -352,12 +386,15 @@ class _SplitWriters:
             self._copied[split] = set()
         return self
 
-    def write(self, record: Record, source_image: Path) -> None:
+    def write(self, record: Record, image: SourceImage) -> None:
+        """Write ``record`` and, once per split, its image: the bytes validated, read again
+        without following links and checked by hash (``ImageProblem`` when they changed)."""
         split = record.split or "sft"
         if record.image not in self._copied[split]:
+            data = read_verified(image.path, image.sha256, self.max_image_bytes)
             target = self.directories[split] / IMAGES_DIR / record.image
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source_image, target)
+            target.write_bytes(data)
             self._copied[split].add(record.image)
         self._handles[split].write(record.model_dump_json() + "\n")
 

@@ -34,6 +34,9 @@ _MCQ_PREFIX_RE = re.compile(
 _MCQ_PAREN_RE = re.compile(r"^\(\s*([A-Za-z])\s*\)")
 _MCQ_BARE_RE = re.compile(r"^([A-Za-z])(?:[.):]|$)")
 _WORD_RE = re.compile(r"[a-z]+")
+# An option label in a question: "A. red", "A: 32°", "(A) 60°", "[B]", at a line start or after
+# a space. Generous on purpose: a stray match can only lengthen the run of options found.
+_OPTION_LABEL_RE = re.compile(r"(?:^|(?<=[\s(\[]))[(\[]?([A-Z])\s?[.):：\]]")
 
 
 def has_aha(text: str) -> bool:
@@ -80,6 +83,16 @@ def normalise_mcq_answer(text: str) -> str | None:
     if match is None:
         return None
     return match.group(1).upper()
+
+
+def listed_options(question: str) -> str:
+    """The option letters a question lists, as the run "AB..." from A; "" for fewer than two
+    (then the question gives no options to check an answer against)."""
+    found = {match.group(1) for match in _OPTION_LABEL_RE.finditer(question)}
+    letters = ""
+    while chr(ord("A") + len(letters)) in found:
+        letters += chr(ord("A") + len(letters))
+    return letters if len(letters) >= 2 else ""
 
 
 def format_response(reasoning: str, answer: str) -> str:

@@ -1,7 +1,9 @@
 """Helpers every published-layout reader shares: finding files, streaming records, making rows.
 
-Readers stream: JSON lines are read line by line and JSON arrays item by item with ``ijson``,
-so a reader never holds a whole annotation file. A record that cannot be used becomes a
+Readers stream: JSON lines are read line by line and JSON arrays item by item
+(``vlaa.data.json_array_scan``), so a reader never holds a whole annotation file, and every line
+or item is held to the build's ``InputLimits`` (bytes, nesting depth, finite numbers) before it
+is parsed. A record that cannot be used becomes a
 ``SourceRow`` with ``problem = (reason, detail)`` (the builder quarantines it); nothing is
 dropped silently. Reason codes match the builder's where the cause is the same
 (``invalid_json``, ``non_utf8``, ``missing_field``, ``invalid_image_path``, ``invalid_answer``).
@@ -9,7 +11,6 @@ dropped silently. Reason codes match the builder's where the cause is the same
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing
@@ -18,8 +19,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import ijson
-
+from vlaa.data.json_array_scan import ArrayBroken, iter_array_items
+from vlaa.data.json_bounds import parse_row, read_lines, too_large
+from vlaa.data.limits import current_limits
 from vlaa.data.sources.base import (
     BOTH_ROLES,
     SourceError,
@@ -105,39 +107,42 @@ def iter_records(path: Path, prefix: str = "item") -> Iterator[Entry]:
 
 
 def iter_json_lines(path: Path) -> Iterator[Entry]:
+    limits = current_limits()
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in read_lines(handle, limits.max_row_bytes):
+            if raw is None:
+                yield number, None, too_large(limits)
+                continue
             if not raw.strip():
                 continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                yield number, None, ("non_utf8", f"line is not UTF-8 ({error.reason})")
-                continue
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as error:
-                yield number, None, ("invalid_json", f"line is not valid JSON ({error.msg})")
-                continue
-            if not isinstance(data, dict):
+            data, problem = parse_row(raw, limits)
+            if problem is not None:
+                yield number, None, problem
+            elif not isinstance(data, dict):
                 kind = type(data).__name__
                 yield number, None, ("invalid_json", f"line holds a JSON {kind}, not an object")
-                continue
-            yield number, data, None
+            else:
+                yield number, data, None
 
 
 def iter_json_array(path: Path, prefix: str = "item") -> Iterator[Entry]:
     count = 0
     with path.open("rb") as handle:
         try:
-            for index, item in enumerate(ijson.items(handle, prefix, use_float=True)):
+            for item in iter_array_items(handle, prefix, current_limits()):
                 count += 1
-                if isinstance(item, dict):
-                    yield index, item, None
+                if item.problem is not None:
+                    yield item.index, None, item.problem
+                elif isinstance(item.value, dict):
+                    yield item.index, item.value, None
                 else:
-                    kind = type(item).__name__
-                    yield index, None, ("invalid_json", f"item is a JSON {kind}, not an object")
-        except ijson.JSONError as error:
+                    kind = type(item.value).__name__
+                    yield (
+                        item.index,
+                        None,
+                        ("invalid_json", f"item is a JSON {kind}, not an object"),
+                    )
+        except ArrayBroken as error:
             raise SourceError(f"{path}: invalid JSON after {count} item(s): {error}") from error
     if count == 0:
         raise SourceError(f"{path}: no records under {prefix!r}; is this the published layout?")

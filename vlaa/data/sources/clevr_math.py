@@ -31,12 +31,13 @@ folder relative to the source folder, default ``CLEVR_v1.0/images/<split>``), ``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import ijson
-
+from vlaa.data.json_array_scan import ArrayBroken, iter_array_items
+from vlaa.data.limits import current_limits
 from vlaa.data.sources._common import (
     RowMaker,
     check_options,
@@ -50,6 +51,7 @@ from vlaa.data.sources._common import (
 from vlaa.data.sources.base import CONTEXT_KEY, SourceError, SourceReader, SourceRow, SourceSpec
 
 KIND = "clevr_math"
+logger = logging.getLogger(__name__)
 
 
 def open_clevr_math(spec: SourceSpec, root: Path) -> SourceReader:
@@ -149,15 +151,23 @@ def _count(value: Any) -> str | None:
 
 
 def scene_contexts(path: Path) -> dict[str, str]:
-    """``image_filename -> scene text`` for every scene of a CLEVR scene file (streamed)."""
+    """``image_filename -> scene text`` for every scene of a CLEVR scene file (streamed, each
+    scene held to the build's input limits; a scene over them only leaves its rows without
+    context, and is logged)."""
     contexts: dict[str, str] = {}
+    skipped = 0
     with path.open("rb") as handle:
         try:
-            for scene in ijson.items(handle, "scenes.item", use_float=True):
+            for item in iter_array_items(handle, "scenes.item", current_limits()):
+                scene = item.value
                 if isinstance(scene, dict) and isinstance(scene.get("image_filename"), str):
                     contexts[scene["image_filename"]] = describe_scene(scene.get("objects"))
-        except ijson.JSONError as error:
+                elif item.problem is not None:
+                    skipped += 1
+        except ArrayBroken as error:
             raise SourceError(f"{path}: invalid CLEVR scene file: {error}") from error
+    if skipped:
+        logger.warning("%s: %d scene(s) over the input limits give no context", path, skipped)
     return contexts
 
 

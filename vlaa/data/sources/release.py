@@ -7,8 +7,11 @@ Layout of a downloaded copy (UCSC-VLAA/VLAA-Thinking, ``utils/download_dataset.s
     <root>/images/<source>/...           allava_laion, arxivqa, clevr_math, coco/train2017,
                                          docvqa, geoqa170k, synthesis, vg/VG_100K(_2), vizwiz
 
-Each file is a JSON array (streamed with ``ijson``) or JSON lines (read line by line), told
-apart by its first non-whitespace byte, so memory does not grow with the file size.
+Each file is a JSON array (streamed item by item, ``vlaa.data.json_array_scan``) or JSON lines
+(read line by line), told apart by its first non-whitespace byte, so memory does not grow with
+the file size; each line or item is held to the build's ``InputLimits`` (bytes, nesting depth,
+finite numbers) before it is parsed, and one over them is quarantined (``row_too_large``,
+``json_too_deep``, ``non_finite_number``).
 
 Field names
 -----------
@@ -73,12 +76,13 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, Literal
-
-import ijson
+from typing import Any, Literal
 
 from vlaa.boxes import json_box
 from vlaa.data import rules
+from vlaa.data.json_array_scan import ArrayBroken, iter_array_items
+from vlaa.data.json_bounds import parse_row, read_lines, too_large
+from vlaa.data.limits import current_limits
 from vlaa.data.sources.base import BOTH_ROLES, SourceError, SourceReader, SourceRow, SourceSpec
 from vlaa.records import IMAGES_DIR, REWARD_TYPES, check_relative_image_path, is_answer_list
 
@@ -249,103 +253,51 @@ def _file_rows(file: ReleaseFile, image_root: Path) -> Iterator[SourceRow]:
 
 def _jsonl_rows(file: ReleaseFile, image_root: Path) -> Iterator[SourceRow]:
     name = file.path.name
+    limits = current_limits()
     with file.path.open("rb") as handle:
         handle.seek(file.start)
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in read_lines(handle, limits.max_row_bytes):
+            location = f"{name}:line {number}"
+            if raw is None:
+                yield SourceRow({}, image_root, location, too_large(limits))
+                continue
             line = raw.strip()
             if not line:
                 continue
-            location = f"{name}:line {number}"
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as error:
-                detail = f"line is not valid UTF-8 ({error.reason} at byte {error.start})"
-                yield SourceRow(line, image_root, location, ("non_utf8", detail))
-                continue
-            try:
-                released = json.loads(text)
-            except json.JSONDecodeError as error:
-                detail = f"line is not valid JSON ({error.msg} at column {error.colno})"
-                yield SourceRow(line, image_root, location, ("invalid_json", detail))
+            released, problem = parse_row(line, limits)
+            if problem is not None:
+                # Only a row that fit the limits is kept as bytes (the builder names it by id).
+                data = line if problem[0] in ("invalid_json", "non_utf8") else {}
+                yield SourceRow(data, image_root, location, problem)
                 continue
             yield _row(released, file, location, image_root)
 
 
-class _ReadTracker:
-    """A binary file as ijson reads it, keeping the last block read (for error messages)."""
-
-    def __init__(self, handle: BinaryIO, start: int) -> None:
-        self._handle = handle
-        self.block = b""
-        self.block_start = start
-
-    def read(self, size: int = -1) -> bytes:
-        self.block_start += len(self.block)
-        self.block = self._handle.read(size)
-        return self.block
-
-
 def _array_rows(file: ReleaseFile, image_root: Path) -> Iterator[SourceRow]:
     name = file.path.name
+    read = 0
     with file.path.open("rb") as handle:
         handle.seek(file.start)
-        tracker = _ReadTracker(handle, file.start)
-        read = 0
         try:
-            # use_float: numbers as float, not Decimal, so rows equal those of JSON lines.
-            for read, released in enumerate(ijson.items(tracker, "item", use_float=True), 1):
-                yield _row(released, file, f"{name}:item {read}", image_root)
-        except ijson.JSONError as error:
-            raise SourceError(_parse_error_message(file.path, read, tracker, error)) from error
+            for item in iter_array_items(handle, "item", current_limits(), start=file.start):
+                read = item.index + 1
+                location = f"{name}:item {read}"
+                if item.problem is not None:
+                    yield SourceRow({}, image_root, location, item.problem)
+                else:
+                    yield _row(item.value, file, location, image_root)
+        except ArrayBroken as error:
+            raise SourceError(
+                f"release: {file.path} is not a valid JSON array: {error.reason}, "
+                f"{_where(error, file.path)}, after item {error.items} ({error.items} rows were "
+                "read before it; the rest of the file cannot be read)"
+            ) from error
 
 
-def _parse_error_message(path: Path, read: int, tracker: _ReadTracker, error: Exception) -> str:
-    raw = error.args[0] if error.args else b""
-    message = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "replace")
-    lines = message.split(b"\n")
-    reason = lines[0].decode("utf-8", "replace").strip() or type(error).__name__
-    block_end = tracker.block_start + len(tracker.block)
-    offset = _error_offset(lines, tracker.block)
-    if not tracker.block:
-        where = f"at byte offset {block_end} (end of file: truncated?)"
-    elif offset is not None:
-        where = f"at byte offset {tracker.block_start + offset}"
-    else:
-        where = f"between byte offsets {tracker.block_start} and {block_end}"
-    return (
-        f"release: {path} is not a valid JSON array: {reason}, {where}, after item {read} "
-        f"({read} rows were read before it; the rest of the file cannot be read)"
-    )
-
-
-def _error_offset(lines: list[bytes], block: bytes) -> int | None:
-    """The offset in ``block`` where yajl stopped, from the context its message quotes.
-
-    yajl quotes up to 30 bytes either side of the offset (newlines shown as spaces), padded
-    with spaces so the offset falls under the caret of the "(right here) ------^" line.
-    None when the context is missing or matches more than one place.
-    """
-    if len(lines) < 3 or b"(right here)" not in lines[2] or not block:
-        return None
-    context, caret = lines[1], lines[2].index(b"^")
-    text = block.replace(b"\n", b" ").replace(b"\r", b" ")
-    found: set[int] = set()
-    quoted = context.lstrip(b" ")
-    # Offset >= 30: 10 spaces, then the 30 bytes before the offset and up to 30 after it.
-    snippet = context[10:]
-    position = text.find(snippet)
-    while position != -1 and len(found) < 2:
-        found.add(position + caret - 10)
-        position = text.find(snippet, position + 1)
-    # Offset < 30: the quote starts at the block's first byte.
-    for offset in range(min(30, len(text) + 1)):
-        padding = caret - offset
-        if padding >= 0 and context[padding:] and text.startswith(context[padding:]):
-            found.add(offset)
-    found = {offset for offset in found if 0 <= offset <= len(text)}
-    if len(found) != 1 or not quoted:
-        return None
-    return found.pop()
+def _where(error: ArrayBroken, path: Path) -> str:
+    if "truncated" in error.reason and error.offset >= path.stat().st_size:
+        return f"at byte offset {error.offset} (end of file: truncated?)"
+    return f"at byte offset {error.offset}"
 
 
 def _row(released: Any, file: ReleaseFile, location: str, image_root: Path) -> SourceRow:
