@@ -396,9 +396,11 @@ def test_wrong_credentials_are_a_clear_error(
 
 
 def test_benchmark_copy_on_s3_is_downloaded_once_and_read_like_a_folder(
-    bucket: str, tmp_path: Path
+    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The evaluate step's benchmarks may live in the cluster's object store."""
+    # the benchmark file writers live beside the benchmark tests (no package there)
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
     from test_benchmarks import _wemath_records, _write_json, _write_png
 
     from vlaa.benchmarks import load_benchmark
