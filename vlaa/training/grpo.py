@@ -23,6 +23,7 @@ from vlaa.training.common import (
     gradient_accumulation,
     resume_point,
     save_trained,
+    train_to_the_end,
     world_size,
 )
 from vlaa.training.config import GRPOStepConfig
@@ -131,14 +132,14 @@ def run_grpo(
             log.warning("%s has no KL controller state; the KL coefficient restarts", resume_from)
     if resume_from is not None:
         log.warning("resuming GRPO from %s", resume_from)
-    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    metrics = train_to_the_end(trainer, resume_from)
     save_trained(trainer, processor, output_dir, log_path)
     training_log = read_log(log_path)
     curves = plot_curves(training_log, work_dir / "curves.png", title="GRPO")
     summary = {
         "steps": trainer.state.global_step,
         "samples": len(dataset),
-        "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
+        "train_seconds": round(metrics.get("train_runtime", 0.0), 2),
         "resumed_from_step": checkpoint_step(resume_from) if resume_from else None,
         "final_beta": getattr(trainer, "beta", config.beta),
         **reward_summary(training_log),
