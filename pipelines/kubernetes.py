@@ -60,7 +60,12 @@ GPU_TYPE = GPU_RESOURCE
 # GPUs of each GPU pod (sft, grpo, evaluate alike). Training inside the pod (distributed.nodes
 # = 1) runs distributed.gpus_per_node processes: gpu_count must be at least that. With nodes > 1
 # the step's pod only submits and follows a TrainJob, and its GPUs idle.
-GPU_COUNT = 1
+# A STRING run parameter, never an int: KFP's driver resolves accelerator placeholders with
+# resolvePodSpecInputRuntimeParameter (backend/src/v2/driver/resolve.go), which returns
+# `val.GetStringValue()`; a NUMBER_INTEGER value reads as "" and initPodSpecPatch
+# (driver.go) then silently sets no nvidia.com/gpu limit. KFP's own
+# test_data/.../pipeline_with_string_machine_fields_pipeline_input.py passes them as str.
+GPU_COUNT = "1"
 # Any node with the GPU resource; set e.g. {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
 # (GPU feature discovery) or {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}.
 GPU_NODE_SELECTOR: dict[str, str] = {}
@@ -140,7 +145,7 @@ class Cluster:
     resolves each from one whole parameter, so they cannot be grouped into one dict."""
 
     gpu_type: PipelineParameterChannel | str
-    gpu_count: PipelineParameterChannel | int
+    gpu_count: PipelineParameterChannel | str  # a STRING parameter (see GPU_COUNT)
     gpu_node_selector: PipelineParameterChannel | dict[str, str]
     gpu_tolerations: PipelineParameterChannel | list[dict[str, Any]]
     cpu_node_selector: PipelineParameterChannel | dict[str, str]
@@ -201,6 +206,13 @@ def use_runtime_env(task: PipelineTask) -> PipelineTask:
 
 def place_on_gpu(task: PipelineTask, cluster: Cluster) -> PipelineTask:
     """Accelerators, GPU pool selector and tolerations from the run; shared memory."""
+    for name in ("gpu_type", "gpu_count"):
+        value = getattr(cluster, name)
+        if isinstance(value, PipelineChannel) and value.channel_type != "String":
+            raise TypeError(
+                f"{name} must be a str pipeline parameter, not {value.channel_type}: KFP's "
+                "driver reads accelerator placeholders as strings and drops any other type"
+            )
     task.set_accelerator_type(cluster.gpu_type).set_accelerator_limit(cluster.gpu_count)
     # KFP 2.17 turns resource channels into placeholders without recording them as inputs of
     # the task, so a task inside dsl.If would reference parameters its sub-DAG never receives.

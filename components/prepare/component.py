@@ -3,6 +3,7 @@
 from kfp import dsl
 from kfp.dsl import Model, Output
 
+from vlaa.cluster import GPU_RESOURCE
 from vlaa.images import TOOLS_IMAGE
 
 
@@ -16,11 +17,14 @@ def prepare(
     evaluate: dict,
     publish: dict,
     model: Output[Model],
+    gpu_type: str = GPU_RESOURCE,
+    gpu_count: str = "1",
 ) -> None:
     """Validate every run parameter (fail before training), then write the base model.
 
     Each run-parameter group is its own input, named as in the run form and ``--params``
     files: KFP's local runner cannot substitute pipeline parameters nested inside a dict literal.
+    ``gpu_type`` / ``gpu_count`` are the run's GPU placement, checked here too.
     """
     from vlaa.components.prepare.runtime import run
 

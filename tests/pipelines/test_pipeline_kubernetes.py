@@ -241,7 +241,7 @@ def test_cluster_run_parameters_and_defaults(compiled: dict) -> None:
     parameters = compiled["ir"]["root"]["inputDefinitions"]["parameters"]
     expected = {
         "gpu_type": ("STRING", "nvidia.com/gpu"),
-        "gpu_count": ("NUMBER_INTEGER", 1),
+        "gpu_count": ("STRING", "1"),  # a STRING: see test_compiled_pipelines.py
         "gpu_node_selector": ("STRUCT", {}),
         "gpu_tolerations": ("LIST", []),  # extra taints; nvidia.com/gpu is always tolerated
         "cpu_node_selector": ("STRUCT", {}),
@@ -311,6 +311,20 @@ def test_kfp_kubernetes_still_cannot_set_a_priority_class() -> None:
     assert not [name for name in fields if "priority" in name]
 
 
+def test_an_integer_gpu_count_parameter_is_refused_at_compile_time() -> None:
+    """The driver would drop a NUMBER_INTEGER accelerator count (kubernetes.GPU_COUNT)."""
+
+    @dsl.component(base_image=PROBE_IMAGE)
+    def probe_gpu_int(text: str) -> None:
+        pass
+
+    def uses_int(gpu_count: int = 1, gpu_type: str = k8s.GPU_TYPE) -> None:
+        k8s.place_on_gpu(probe_gpu_int(text="x"), k8s.Cluster(gpu_type, gpu_count, {}, [], {}))
+
+    with pytest.raises(TypeError, match="gpu_count must be a str pipeline parameter, not Int"):
+        dsl.pipeline(uses_int)
+
+
 def test_configure_refuses_an_unknown_component() -> None:
     @dsl.component(base_image=PROBE_IMAGE)
     def stray() -> None:
@@ -354,7 +368,7 @@ def test_local_runner_ignores_the_kubernetes_settings(
         marker: str,
         text: str = "ok",
         gpu_type: str = k8s.GPU_TYPE,
-        gpu_count: int = k8s.GPU_COUNT,
+        gpu_count: str = k8s.GPU_COUNT,
         gpu_node_selector: dict = k8s.GPU_NODE_SELECTOR,
         gpu_tolerations: list = k8s.GPU_TOLERATIONS,
         cpu_node_selector: dict = k8s.CPU_NODE_SELECTOR,
