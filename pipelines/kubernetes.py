@@ -13,6 +13,8 @@ One call per task, ``configure(task, cluster)``; the per-step choices are in :da
   (manifests/base); build_dataset also reads the teacher API keys (Secret
   ``vlaa-teacher-api-keys``, optional) and mounts the teacher cache (PVC
   ``vlaa-teacher-cache``). Only names are compiled in, never values.
+* sft and grpo mount the checkpoint volume (PVC ``vlaa-checkpoints``) at
+  ``VLAA_CHECKPOINT_ROOT``, so a retry resumes from the last checkpoint.
 * ``priorityClassName`` cannot be set: kfp-kubernetes 2.17's ``KubernetesExecutorConfig`` has
   no such field. GPU pods carry the label ``vlaa.io/gpu-task: "true"`` instead, for a cluster
   admission policy to key on (none is shipped); see manifests/README.md.
@@ -35,6 +37,8 @@ from kfp.dsl import PipelineTask
 from kfp.dsl.pipeline_channel import PipelineChannel, PipelineParameterChannel
 
 from vlaa.cluster import (
+    CHECKPOINT_MOUNT,
+    CHECKPOINT_PVC,
     GPU_RESOURCE,
     GPU_TASK_LABEL,
     METRICS_LABEL,
@@ -106,6 +110,7 @@ class Step:
     memory_request: str
     metrics_label: bool = False  # serves /metrics for the PodMonitor
     teacher: bool = False  # teacher API keys and the teacher cache volume
+    checkpoints: bool = False  # the checkpoint volume (training resumes on a retry)
 
     def retry_window_seconds(self) -> int:
         """Argo stops retrying once this long has passed since the first attempt started
@@ -125,14 +130,19 @@ class Step:
 # Retries: on where running again is safe and resumes work: prepare and compare are idempotent,
 # build_dataset resumes from the teacher cache (no teacher call is paid twice), evaluate
 # rewrites its outputs, publish resumes an interrupted version and never overwrites one.
-# Training is not retried: checkpoints live next to the output artifact on the pod's own
-# disk unless the step's `checkpoint_dir` names a durable volume, so a retry would train from
-# step 0 again, silently doubling the GPU bill; rerun the pipeline instead.
+# Training too: its checkpoints live on the checkpoint volume (vlaa-checkpoints), in a folder
+# keyed by the run, step and inputs, so a retried or evicted sft/grpo resumes from its last
+# complete checkpoint. Not multi-node runs (distributed.nodes > 1): their workers keep
+# checkpoints on their own disks, and a retry starts the job from step 0.
 STEPS: dict[str, Step] = {
     "prepare": Step(Placement.CPU, 2 * HOUR, 2, False, "1", "4Gi"),
     "build-dataset": Step(Placement.CPU, 72 * HOUR, 2, False, "2", "8Gi", teacher=True),
-    "sft": Step(Placement.GPU, 72 * HOUR, 0, True, "4", "16Gi", metrics_label=True),
-    "grpo": Step(Placement.GPU, 120 * HOUR, 0, True, "4", "16Gi", metrics_label=True),
+    "sft": Step(
+        Placement.GPU, 72 * HOUR, 2, True, "4", "16Gi", metrics_label=True, checkpoints=True
+    ),
+    "grpo": Step(
+        Placement.GPU, 120 * HOUR, 2, True, "4", "16Gi", metrics_label=True, checkpoints=True
+    ),
     "evaluate": Step(Placement.GPU, 24 * HOUR, 2, True, "4", "16Gi"),
     "publish": Step(Placement.CPU, 4 * HOUR, 2, False, "1", "4Gi"),
     "compare": Step(Placement.CPU, 1 * HOUR, 2, True, "1", "2Gi"),
@@ -183,6 +193,8 @@ def configure(task: PipelineTask, cluster: Cluster) -> PipelineTask:
         kubernetes.add_pod_label(task, *METRICS_LABEL)
     if step.teacher:
         use_teacher(task)
+    if step.checkpoints:
+        kubernetes.mount_pvc(task, CHECKPOINT_PVC, CHECKPOINT_MOUNT)
     kubernetes.set_timeout(task, step.timeout_seconds)
     task.set_caching_options(enable_caching=step.caching)
     if step.retries and not _LOCAL_RUN.get():

@@ -15,6 +15,7 @@ from kfp import dsl, local
 from kfp.kubernetes import kubernetes_executor_config_pb2
 from support.manifest_tools import MANIFESTS, scan_text
 
+from vlaa.cluster import CHECKPOINT_ENV
 from vlaa.pipelines import kubernetes as k8s
 from vlaa.pipelines.compile import PIPELINES, compile_pipeline
 
@@ -147,14 +148,15 @@ def test_caching_and_retries_per_step(compiled: dict) -> None:
 
 def test_cache_and_retry_choices() -> None:
     """The intent, spelled out: no cache where a step has side effects or external inputs;
-    retries only where running again resumes; training is never silently restarted."""
+    retries only where running again resumes (training: from its checkpoint volume)."""
     steps = k8s.STEPS
     assert not steps["publish"].caching and not steps["build-dataset"].caching
     assert not steps["prepare"].caching
     assert steps["sft"].caching and steps["grpo"].caching and steps["evaluate"].caching
-    assert steps["sft"].retries == 0 and steps["grpo"].retries == 0
-    for step in ("build-dataset", "evaluate", "prepare", "publish"):
+    for step in ("build-dataset", "evaluate", "prepare", "publish", "sft", "grpo"):
         assert steps[step].retries > 0, step
+    # Training retries resume only because its checkpoints outlive the pod.
+    assert [name for name, step in steps.items() if step.checkpoints] == ["sft", "grpo"]
 
 
 # --- GPU steps -------------------------------------------------------------------------------
@@ -222,7 +224,7 @@ def test_every_step_requests_cpu_and_memory(compiled: dict) -> None:
 def test_only_the_data_build_reads_teacher_keys_and_cache(compiled: dict) -> None:
     for name, config in compiled["executors"].items():
         teacher = [s for s in config["secretAsEnv"] if s["secretName"] == k8s.TEACHER_SECRET]
-        mounts = config.get("pvcMount", [])
+        mounts = [m for m in config.get("pvcMount", []) if _pvc(m) == k8s.TEACHER_CACHE_PVC]
         if step_of(name) != "build-dataset":
             assert not teacher and not mounts, name
             continue
@@ -232,6 +234,20 @@ def test_only_the_data_build_reads_teacher_keys_and_cache(compiled: dict) -> Non
         (mount,) = mounts
         assert mount["pvcNameParameter"]["runtimeValue"]["constant"] == "vlaa-teacher-cache"
         assert mount["mountPath"] == "/var/cache/vlaa"
+
+
+def _pvc(mount: dict[str, Any]) -> str:
+    return mount["pvcNameParameter"]["runtimeValue"]["constant"]
+
+
+def test_only_training_mounts_the_checkpoint_volume(compiled: dict) -> None:
+    for name, config in compiled["executors"].items():
+        mounts = [m for m in config.get("pvcMount", []) if _pvc(m) == k8s.CHECKPOINT_PVC]
+        if step_of(name) not in {"sft", "grpo"}:
+            assert not mounts, name
+            continue
+        (mount,) = mounts
+        assert mount["mountPath"] == k8s.CHECKPOINT_MOUNT, name
 
 
 # --- run parameters and sub-DAG wiring -------------------------------------------------------
@@ -294,9 +310,18 @@ def test_names_and_keys_match_the_manifests() -> None:
     assert teacher["metadata"]["name"] == k8s.TEACHER_SECRET
     assert tuple(teacher["stringData"]) == k8s.TEACHER_SECRET_KEYS
 
+    assert runtime_env["data"][CHECKPOINT_ENV] == k8s.CHECKPOINT_MOUNT
+    checkpoints = manifest("base/checkpoints/pvc.yaml")
+    assert checkpoints["metadata"]["name"] == k8s.CHECKPOINT_PVC
+    assert checkpoints["spec"]["accessModes"] == ["ReadWriteMany"], "sft and grpo run at once"
+    job = manifest("base/checkpoints/permissions-job.yaml")["spec"]["template"]["spec"]
+    assert job["volumes"][0]["persistentVolumeClaim"]["claimName"] == k8s.CHECKPOINT_PVC
+    assert job["containers"][0]["volumeMounts"][0]["mountPath"] == k8s.CHECKPOINT_MOUNT
+
     kustomization = manifest("base/kustomization.yaml")
     assert "teacher/secret-template.yaml" not in kustomization["resources"], "never applied"
     assert "teacher/pvc.yaml" in kustomization["resources"]
+    assert "checkpoints/pvc.yaml" in kustomization["resources"]
     assert manifest("base/teacher/pvc.yaml")["metadata"]["name"] == k8s.TEACHER_CACHE_PVC
     job = manifest("base/teacher/cache-permissions-job.yaml")["spec"]["template"]["spec"]
     assert job["volumes"][0]["persistentVolumeClaim"]["claimName"] == k8s.TEACHER_CACHE_PVC

@@ -88,7 +88,8 @@ def run_grpo(
     if config.freeze_vision:
         freeze_vision_tower(model)
     dataset = grpo_dataset(train_dir)
-    log_path = work_dir / "train_log.jsonl"
+    # Beside the checkpoints: a resumed run (in a new pod, too) keeps the steps before it.
+    log_path = config.checkpoint_folder(work_dir) / "train_log.jsonl"
     keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
     use_vllm = _use_vllm(config.use_vllm)
     batch_args = trl_batch_args(config)

@@ -71,7 +71,8 @@ def run_sft(
         # only; the Trainer loads it into this model when resuming.
         set_seed(config.seed)
         model = apply_lora(load_model(base_model_dir), config.lora, config.activation_checkpointing)
-    log_path = work_dir / "train_log.jsonl"
+    # Beside the checkpoints: a resumed run (in a new pod, too) keeps the steps before it.
+    log_path = config.checkpoint_folder(work_dir) / "train_log.jsonl"
     keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
     dtype = training_dtype()
     settings: dict[str, Any] = dict(
