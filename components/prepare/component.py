@@ -3,7 +3,6 @@
 from kfp import dsl
 from kfp.dsl import Model, Output
 
-from vlaa.cluster import GPU_RESOURCE
 from vlaa.images import TOOLS_IMAGE
 
 
@@ -17,7 +16,8 @@ def prepare(
     evaluate: dict,
     publish: dict,
     model: Output[Model],
-    gpu_type: str = GPU_RESOURCE,
+    # Literals: KFP runs this function's source alone, without the module's imports.
+    gpu_type: str = "nvidia.com/gpu",
     gpu_count: str = "1",
 ) -> None:
     """Validate every run parameter (fail before training), then write the base model.

@@ -46,3 +46,12 @@ def test_good_placement_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv(EVENTS_ENV, str(tmp_path / "events.jsonl"))
     run(_arguments(tmp_path, gpu_type="amd.com/gpu", gpu_count="8"))
     assert (tmp_path / "model" / "config.json").is_file()
+
+
+def test_the_component_defaults_match_the_pipelines() -> None:
+    from vlaa.cluster import GPU_RESOURCE
+    from vlaa.components.prepare.component import prepare
+    from vlaa.pipelines.kubernetes import GPU_COUNT
+
+    inputs = prepare.component_spec.inputs
+    assert (inputs["gpu_type"].default, inputs["gpu_count"].default) == (GPU_RESOURCE, GPU_COUNT)
