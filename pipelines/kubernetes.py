@@ -16,6 +16,8 @@ One call per task, ``configure(task, cluster)``; the per-step choices are in :da
   ``vlaa-teacher-cache``); prepare reads the Hugging Face token (Secret ``vlaa-hf-token``,
   optional) and mounts the Hugging Face cache (PVC ``vlaa-hf-cache``, HF_HOME) for hf:// base
   models. Only names are compiled in, never values.
+* sft and grpo mount the checkpoint volume (PVC ``vlaa-checkpoints``) at
+  ``VLAA_CHECKPOINT_ROOT``, so a retry resumes from the last checkpoint.
 * ``priorityClassName`` cannot be set: kfp-kubernetes 2.17's ``KubernetesExecutorConfig`` has
   no such field. GPU pods carry the label ``vlaa.io/gpu-task: "true"`` instead, for a cluster
   admission policy to key on (none is shipped); see manifests/README.md.
@@ -38,6 +40,8 @@ from kfp.dsl import PipelineTask
 from kfp.dsl.pipeline_channel import PipelineChannel, PipelineParameterChannel
 
 from vlaa.cluster import (
+    CHECKPOINT_MOUNT,
+    CHECKPOINT_PVC,
     GPU_RESOURCE,
     GPU_TASK_LABEL,
     HF_CACHE_MOUNT,
@@ -70,7 +74,12 @@ GPU_TYPE = GPU_RESOURCE
 # GPUs of each GPU pod (sft, grpo, evaluate alike). Training inside the pod (distributed.nodes
 # = 1) runs distributed.gpus_per_node processes: gpu_count must be at least that. With nodes > 1
 # the step's pod only submits and follows a TrainJob, and its GPUs idle.
-GPU_COUNT = 1
+# A STRING run parameter, never an int: KFP's driver resolves accelerator placeholders with
+# resolvePodSpecInputRuntimeParameter (backend/src/v2/driver/resolve.go), which returns
+# `val.GetStringValue()`; a NUMBER_INTEGER value reads as "" and initPodSpecPatch
+# (driver.go) then silently sets no nvidia.com/gpu limit. KFP's own
+# test_data/.../pipeline_with_string_machine_fields_pipeline_input.py passes them as str.
+GPU_COUNT = "1"
 # Any node with the GPU resource; set e.g. {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
 # (GPU feature discovery) or {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}.
 GPU_NODE_SELECTOR: dict[str, str] = {}
@@ -112,6 +121,7 @@ class Step:
     metrics_label: bool = False  # serves /metrics for the PodMonitor
     teacher: bool = False  # teacher API keys and the teacher cache volume
     hf_cache: bool = False  # Hugging Face token and cache volume (hf:// base models)
+    checkpoints: bool = False  # the checkpoint volume (training resumes on a retry)
 
     def retry_window_seconds(self) -> int:
         """Argo stops retrying once this long has passed since the first attempt started
@@ -131,14 +141,19 @@ class Step:
 # Retries: on where running again is safe and resumes work: prepare and compare are idempotent,
 # build_dataset resumes from the teacher cache (no teacher call is paid twice), evaluate
 # rewrites its outputs, publish resumes an interrupted version and never overwrites one.
-# Training is not retried: checkpoints live next to the output artifact on the pod's own
-# disk unless the step's `checkpoint_dir` names a durable volume, so a retry would train from
-# step 0 again, silently doubling the GPU bill; rerun the pipeline instead.
+# Training too: its checkpoints live on the checkpoint volume (vlaa-checkpoints), in a folder
+# keyed by the run, step and inputs, so a retried or evicted sft/grpo resumes from its last
+# complete checkpoint. Not multi-node runs (distributed.nodes > 1): their workers keep
+# checkpoints on their own disks, and a retry starts the job from step 0.
 STEPS: dict[str, Step] = {
     "prepare": Step(Placement.CPU, 2 * HOUR, 2, False, "1", "4Gi", hf_cache=True),
     "build-dataset": Step(Placement.CPU, 72 * HOUR, 2, False, "2", "8Gi", teacher=True),
-    "sft": Step(Placement.GPU, 72 * HOUR, 0, True, "4", "16Gi", metrics_label=True),
-    "grpo": Step(Placement.GPU, 120 * HOUR, 0, True, "4", "16Gi", metrics_label=True),
+    "sft": Step(
+        Placement.GPU, 72 * HOUR, 2, True, "4", "16Gi", metrics_label=True, checkpoints=True
+    ),
+    "grpo": Step(
+        Placement.GPU, 120 * HOUR, 2, True, "4", "16Gi", metrics_label=True, checkpoints=True
+    ),
     "evaluate": Step(Placement.GPU, 24 * HOUR, 2, True, "4", "16Gi"),
     "publish": Step(Placement.CPU, 4 * HOUR, 2, False, "1", "4Gi"),
     "compare": Step(Placement.CPU, 1 * HOUR, 2, True, "1", "2Gi"),
@@ -158,7 +173,7 @@ class Cluster:
     resolves each from one whole parameter, so they cannot be grouped into one dict."""
 
     gpu_type: PipelineParameterChannel | str
-    gpu_count: PipelineParameterChannel | int
+    gpu_count: PipelineParameterChannel | str  # a STRING parameter (see GPU_COUNT)
     gpu_node_selector: PipelineParameterChannel | dict[str, str]
     gpu_tolerations: PipelineParameterChannel | list[dict[str, Any]]
     cpu_node_selector: PipelineParameterChannel | dict[str, str]
@@ -202,6 +217,8 @@ def configure(task: PipelineTask, cluster: Cluster) -> PipelineTask:
         use_teacher(task)
     if step.hf_cache:
         use_hf_cache(task)
+    if step.checkpoints:
+        kubernetes.mount_pvc(task, CHECKPOINT_PVC, CHECKPOINT_MOUNT)
     kubernetes.set_timeout(task, step.timeout_seconds)
     task.set_caching_options(enable_caching=step.caching)
     if step.retries and not _LOCAL_RUN.get():
@@ -225,6 +242,13 @@ def use_runtime_env(task: PipelineTask, s3_secret: str = S3_SECRET) -> PipelineT
 
 def place_on_gpu(task: PipelineTask, cluster: Cluster) -> PipelineTask:
     """Accelerators, GPU pool selector and tolerations from the run; shared memory."""
+    for name in ("gpu_type", "gpu_count"):
+        value = getattr(cluster, name)
+        if isinstance(value, PipelineChannel) and value.channel_type != "String":
+            raise TypeError(
+                f"{name} must be a str pipeline parameter, not {value.channel_type}: KFP's "
+                "driver reads accelerator placeholders as strings and drops any other type"
+            )
     task.set_accelerator_type(cluster.gpu_type).set_accelerator_limit(cluster.gpu_count)
     # KFP 2.17 turns resource channels into placeholders without recording them as inputs of
     # the task, so a task inside dsl.If would reference parameters its sub-DAG never receives.

@@ -38,7 +38,7 @@ def vlaa_sft_vs_rl(
     evaluate: dict = {},  # noqa: B006
     # Cluster placement (kubernetes.py); the local runner ignores them.
     gpu_type: str = GPU_TYPE,
-    gpu_count: int = GPU_COUNT,
+    gpu_count: str = GPU_COUNT,
     gpu_node_selector: dict = GPU_NODE_SELECTOR,
     gpu_tolerations: list = GPU_TOLERATIONS,
     cpu_node_selector: dict = CPU_NODE_SELECTOR,
@@ -52,6 +52,8 @@ def vlaa_sft_vs_rl(
         grpo=grpo,
         evaluate=evaluate,
         publish={},
+        gpu_type=gpu_type,
+        gpu_count=gpu_count,
     )
     configure(prepared, cluster)
     data_task = build_dataset_component(

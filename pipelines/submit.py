@@ -33,6 +33,7 @@ from vlaa.errors import UserError
 from vlaa.parameters import (
     ParameterError,
     RunParameters,
+    check_gpu_placement,
     load_parameter_file,
     validate_over_preset,
 )
@@ -102,6 +103,22 @@ def _type_problem(name: str, value: Any, parameter_type: str) -> str | None:
     return f"{name}: expected {parameter_type} (got {value!r})"
 
 
+PLACEMENT_PARAMETERS = ("gpu_type", "gpu_count")
+
+
+def _checked_placement(user: dict[str, Any], compiled: CompiledPipeline) -> dict[str, Any]:
+    """``user`` with a given ``gpu_type`` / ``gpu_count`` checked and made the strings the
+    pipeline takes (``gpu_count: 8`` becomes ``"8"``); the other is checked at its default."""
+    if not any(key in user and key in compiled.inputs for key in PLACEMENT_PARAMETERS):
+        return user
+    gpu_type, gpu_count = (
+        user.get(key, compiled.inputs.get(key, {}).get("defaultValue"))
+        for key in PLACEMENT_PARAMETERS
+    )
+    checked = dict(zip(PLACEMENT_PARAMETERS, check_gpu_placement(gpu_type, gpu_count), strict=True))
+    return {**user, **{key: checked[key] for key in PLACEMENT_PARAMETERS if key in user}}
+
+
 def run_parameters(
     params_file: Path | None, preset: str, compiled: CompiledPipeline
 ) -> dict[str, Any]:
@@ -111,9 +128,10 @@ def run_parameters(
     ``sft``, ``grpo``, ``evaluate``, ``publish``), validated by the same code. A top-level key
     that is not a run parameter but is one of the pipeline's own parameters (a cluster setting
     such as ``gpu_type``) is passed as is after a type check. Anything else, and a run
-    parameter the chosen pipeline does not take, is an error naming it.
+    parameter the chosen pipeline does not take, is an error naming it. ``gpu_count`` may be
+    given as an int; it is passed as the string the pipeline takes.
     """
-    user = load_parameter_file(params_file) if params_file else {}
+    user = _checked_placement(load_parameter_file(params_file) if params_file else {}, compiled)
     source = f" (in {params_file})" if params_file else ""
     run_fields = list(RunParameters.model_fields)
     problems: list[str] = []

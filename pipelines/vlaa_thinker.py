@@ -72,7 +72,7 @@ def vlaa_thinker(
     publish: dict = {},  # noqa: B006
     # Cluster placement (kubernetes.py); the local runner ignores them.
     gpu_type: str = GPU_TYPE,
-    gpu_count: int = GPU_COUNT,
+    gpu_count: str = GPU_COUNT,
     gpu_node_selector: dict = GPU_NODE_SELECTOR,
     gpu_tolerations: list = GPU_TOLERATIONS,
     cpu_node_selector: dict = CPU_NODE_SELECTOR,
@@ -85,7 +85,13 @@ def vlaa_thinker(
         "evaluate": evaluate,
         "publish": publish,
     }
-    prepared = prepare_component(base_model=base_model, grpo_init=grpo_init, **params)
+    prepared = prepare_component(
+        base_model=base_model,
+        grpo_init=grpo_init,
+        gpu_type=gpu_type,
+        gpu_count=gpu_count,
+        **params,
+    )
     configure(prepared, cluster)
     data_task = build_dataset_component(
         config=data, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER

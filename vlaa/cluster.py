@@ -19,6 +19,7 @@ RUNTIME_ENV_KEYS = (
     "VLAA_MODELS_BUCKET",
     "VLAA_PRIORITY_CLASS",
     "VLAA_TEACHER_CACHE_DIR",
+    "VLAA_CHECKPOINT_ROOT",
 )
 # The keys a TrainJob / PyTorchJob worker pod needs (S3 staging and metrics export).
 TRAINING_ENV_KEYS = ("VLAA_S3_ENDPOINT", "AWS_REGION", "VLAA_PUSHGATEWAY_URL", "VLAA_METRICS_PORT")
@@ -42,11 +43,20 @@ HF_CACHE_PVC = "vlaa-hf-cache"
 HF_CACHE_MOUNT = "/var/cache/huggingface"  # HF_HOME; the hub cache is HF_HOME/hub
 HF_SECRET = "vlaa-hf-token"
 HF_SECRET_KEYS = ("HF_TOKEN",)
+# Training checkpoints: a PVC mounted in the sft/grpo pods (manifests/base/checkpoints), so a
+# retried or evicted step resumes from its last checkpoint; each step trains in its own folder
+# below VLAA_CHECKPOINT_ROOT (vlaa/components/training.py).
+CHECKPOINT_PVC = "vlaa-checkpoints"
+CHECKPOINT_MOUNT = "/var/lib/vlaa/checkpoints"
+CHECKPOINT_ENV = "VLAA_CHECKPOINT_ROOT"
 
 # Pod labels: the PodMonitor scrapes pods with the metrics label; GPU task pods carry the
 # gpu-task label for an admission policy (kfp-kubernetes 2.17 cannot set priorityClassName).
 METRICS_LABEL = ("vlaa.io/metrics", "true")
 GPU_TASK_LABEL = ("vlaa.io/gpu-task", "true")
+# The /metrics port of training pods (VLAA_METRICS_PORT); job pods declare it by this name.
+METRICS_PORT = 9400
+METRICS_PORT_NAME = "metrics"
 
 GPU_RESOURCE = "nvidia.com/gpu"  # the resource name the NVIDIA device plugin advertises
 DEFAULT_PRIORITY_CLASS = "vlaa-gpu-training"  # manifests/base/scheduling

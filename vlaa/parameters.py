@@ -8,6 +8,7 @@ so an unknown key or bad value fails before any training starts, naming the para
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,11 @@ from vlaa.registry.config import PublishConfig
 from vlaa.training.config import GRPOStepConfig, SFTStepConfig
 
 GRPO_INITS = ("sft", "base")
+# A Kubernetes extended resource name (domain-qualified), e.g. nvidia.com/gpu, amd.com/gpu.
+_RESOURCE_NAME = re.compile(
+    r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+_POSITIVE_INTEGER = re.compile(r"^[1-9][0-9]*$")
 
 STEP_CONFIGS: dict[str, type[BaseModel]] = {
     "data": BuildDatasetConfig,
@@ -111,3 +117,22 @@ def validate_over_preset(user: dict[str, Any], preset_name: str) -> RunParameter
     own cluster settings, are left to the caller) over the named preset, validated."""
     run_values = {key: value for key, value in user.items() if key in RunParameters.model_fields}
     return validate_parameters(merge(preset(preset_name), run_values))
+
+
+def check_gpu_placement(gpu_type: Any, gpu_count: Any) -> tuple[str, str]:
+    """``(gpu_type, gpu_count)`` as the strings the compiled pipelines take; an int count is
+    accepted and converted. KFP's driver reads both as strings and, given anything else or a
+    count it cannot parse, starts the GPU steps without a GPU (vlaa/pipelines/kubernetes.py),
+    so a bad value is refused here, before any training."""
+    problems = []
+    if isinstance(gpu_count, int) and not isinstance(gpu_count, bool):
+        gpu_count = str(gpu_count)
+    if not isinstance(gpu_count, str) or not _POSITIVE_INTEGER.match(gpu_count):
+        problems.append(f"gpu_count: {gpu_count!r} is not a positive whole number of GPUs")
+    if not isinstance(gpu_type, str) or not _RESOURCE_NAME.match(gpu_type):
+        problems.append(
+            f"gpu_type: {gpu_type!r} is not a Kubernetes resource name such as nvidia.com/gpu"
+        )
+    if problems:
+        raise ParameterError("; ".join(problems))
+    return gpu_type, gpu_count

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from vlaa.cluster import GPU_RESOURCE
 from vlaa.components.task_io import TaskIO
 from vlaa.modeling.base_models import resolve_base_model
-from vlaa.parameters import RunParameters, validate_parameters
+from vlaa.parameters import RunParameters, check_gpu_placement, validate_parameters
 from vlaa.registry.lineage import BASE_MODEL_METADATA
 from vlaa.stages import stage
 
@@ -17,6 +18,7 @@ def run(arguments: Mapping[str, Any]) -> None:
     io = TaskIO(arguments)
     with stage("prepare") as report:
         params = validate_parameters({name: io.param(name) for name in RunParameters.model_fields})
+        check_gpu_placement(io.param("gpu_type", GPU_RESOURCE), io.param("gpu_count", "1"))
         # registry:// reads the registry this run publishes to (publish.store_uri), if set.
         store = params.publish.get("store_uri")  # validated above
         resolved = resolve_base_model(params.base_model, io.path("model"), registry_uri=store)

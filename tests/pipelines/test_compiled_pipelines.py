@@ -4,7 +4,9 @@ Kubeflow UI) are up to date with the code, and hold no secret values."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -60,3 +62,60 @@ def test_kubernetes_manifest_holds_the_pipeline_and_its_version(tmp_path: Path) 
     assert version["spec"]["pipelineSpec"]["root"] == ir["root"]
     assert version["spec"]["platformSpec"] == platform
     assert scan_text(path.read_text(), str(path)) == []
+
+
+_PLACEHOLDER = re.compile(r"\{\{\$\.inputs\.parameters\['([^']+)'\]\}\}")
+
+
+def _resource_placeholders(resources: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, parameter) of every placeholder among an executor's resource settings."""
+    found = []
+    for field, value in resources.items():
+        if isinstance(value, dict):
+            found += [(f"{field}.{f}", p) for f, p in _resource_placeholders(value)]
+        elif isinstance(value, str):
+            found += [(field, name) for name in _PLACEHOLDER.findall(value)]
+    return found
+
+
+def _parameter_type(spec: dict[str, Any], dag: dict[str, Any], source: dict[str, Any]) -> str:
+    """The type of the value a task input receives from its DAG."""
+    if "componentInputParameter" in source:
+        return dag["inputDefinitions"]["parameters"][source["componentInputParameter"]][
+            "parameterType"
+        ]
+    if "taskOutputParameter" in source:
+        output = source["taskOutputParameter"]
+        producer = dag["dag"]["tasks"][output["producerTask"]]["componentRef"]["name"]
+        outputs = spec["components"][producer]["outputDefinitions"]["parameters"]
+        return outputs[output["outputParameterKey"]]["parameterType"]
+    constant = source.get("runtimeValue", {}).get("constant")
+    return "STRING" if isinstance(constant, str) else type(constant).__name__
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_resource_placeholders_name_string_parameters(name: str) -> None:
+    """KFP's driver resolves accelerator and resource placeholders with
+    resolvePodSpecInputRuntimeParameter (backend/src/v2/driver/resolve.go), which returns
+    ``val.GetStringValue()``: a NUMBER_INTEGER value reads as "" and initPodSpecPatch
+    (driver.go) then sets no nvidia.com/gpu limit at all, so training would run on the CPU
+    without an error. Every value such a placeholder names must be a STRING, in every task of
+    every DAG (the root and the dsl.If branches)."""
+    spec = next(yaml.safe_load_all((COMPILED / f"{name}.yaml").read_text()))
+    executors = spec["deploymentSpec"]["executors"]
+    dags = [spec["root"], *(c for c in spec["components"].values() if "dag" in c)]
+    checked = set()
+    for dag in dags:
+        for task_name, task in dag["dag"]["tasks"].items():
+            component = spec["components"][task["componentRef"]["name"]]
+            if "executorLabel" not in component:
+                continue
+            resources = executors[component["executorLabel"]]["container"].get("resources", {})
+            inputs = task["inputs"].get("parameters", {})
+            for field, parameter in _resource_placeholders(resources):
+                kind = _parameter_type(spec, dag, inputs[parameter])
+                assert kind == "STRING", f"{task_name} {field}: {parameter} is {kind}"
+                checked.add(field)
+    assert {"accelerator.resourceCount", "accelerator.resourceType"} <= checked
+    root = spec["root"]["inputDefinitions"]["parameters"]
+    assert root["gpu_count"]["parameterType"] == root["gpu_type"]["parameterType"] == "STRING"

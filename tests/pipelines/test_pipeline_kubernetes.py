@@ -15,6 +15,7 @@ from kfp import dsl, local
 from kfp.kubernetes import kubernetes_executor_config_pb2
 from support.manifest_tools import MANIFESTS, scan_text
 
+from vlaa.cluster import CHECKPOINT_ENV
 from vlaa.pipelines import kubernetes as k8s
 from vlaa.pipelines.compile import PIPELINES, compile_pipeline
 
@@ -148,14 +149,15 @@ def test_caching_and_retries_per_step(compiled: dict) -> None:
 
 def test_cache_and_retry_choices() -> None:
     """The intent, spelled out: no cache where a step has side effects or external inputs;
-    retries only where running again resumes; training is never silently restarted."""
+    retries only where running again resumes (training: from its checkpoint volume)."""
     steps = k8s.STEPS
     assert not steps["publish"].caching and not steps["build-dataset"].caching
     assert not steps["prepare"].caching
     assert steps["sft"].caching and steps["grpo"].caching and steps["evaluate"].caching
-    assert steps["sft"].retries == 0 and steps["grpo"].retries == 0
-    for step in ("build-dataset", "evaluate", "prepare", "publish"):
+    for step in ("build-dataset", "evaluate", "prepare", "publish", "sft", "grpo"):
         assert steps[step].retries > 0, step
+    # Training retries resume only because its checkpoints outlive the pod.
+    assert [name for name, step in steps.items() if step.checkpoints] == ["sft", "grpo"]
 
 
 # --- GPU steps -------------------------------------------------------------------------------
@@ -223,9 +225,7 @@ def test_every_step_requests_cpu_and_memory(compiled: dict) -> None:
 def test_only_the_data_build_reads_teacher_keys_and_cache(compiled: dict) -> None:
     for name, config in compiled["executors"].items():
         teacher = [s for s in config["secretAsEnv"] if s["secretName"] == k8s.TEACHER_SECRET]
-        mounts = [
-            m for m in config.get("pvcMount", []) if m["mountPath"] == k8s.TEACHER_CACHE_MOUNT
-        ]
+        mounts = [m for m in config.get("pvcMount", []) if _pvc(m) == k8s.TEACHER_CACHE_PVC]
         if step_of(name) != "build-dataset":
             assert not teacher and not mounts, name
             continue
@@ -255,6 +255,20 @@ def test_only_prepare_reads_the_hf_token_and_mounts_the_hf_cache(compiled: dict)
         assert env["HF_HOME"] == mount["mountPath"] == "/var/cache/huggingface"
 
 
+def _pvc(mount: dict[str, Any]) -> str:
+    return mount["pvcNameParameter"]["runtimeValue"]["constant"]
+
+
+def test_only_training_mounts_the_checkpoint_volume(compiled: dict) -> None:
+    for name, config in compiled["executors"].items():
+        mounts = [m for m in config.get("pvcMount", []) if _pvc(m) == k8s.CHECKPOINT_PVC]
+        if step_of(name) not in {"sft", "grpo"}:
+            assert not mounts, name
+            continue
+        (mount,) = mounts
+        assert mount["mountPath"] == k8s.CHECKPOINT_MOUNT, name
+
+
 # --- run parameters and sub-DAG wiring -------------------------------------------------------
 
 
@@ -262,7 +276,7 @@ def test_cluster_run_parameters_and_defaults(compiled: dict) -> None:
     parameters = compiled["ir"]["root"]["inputDefinitions"]["parameters"]
     expected = {
         "gpu_type": ("STRING", "nvidia.com/gpu"),
-        "gpu_count": ("NUMBER_INTEGER", 1),
+        "gpu_count": ("STRING", "1"),  # a STRING: see test_compiled_pipelines.py
         "gpu_node_selector": ("STRUCT", {}),
         "gpu_tolerations": ("LIST", []),  # extra taints; nvidia.com/gpu is always tolerated
         "cpu_node_selector": ("STRUCT", {}),
@@ -315,9 +329,18 @@ def test_names_and_keys_match_the_manifests() -> None:
     assert teacher["metadata"]["name"] == k8s.TEACHER_SECRET
     assert tuple(teacher["stringData"]) == k8s.TEACHER_SECRET_KEYS
 
+    assert runtime_env["data"][CHECKPOINT_ENV] == k8s.CHECKPOINT_MOUNT
+    checkpoints = manifest("base/checkpoints/pvc.yaml")
+    assert checkpoints["metadata"]["name"] == k8s.CHECKPOINT_PVC
+    assert checkpoints["spec"]["accessModes"] == ["ReadWriteMany"], "sft and grpo run at once"
+    job = manifest("base/checkpoints/permissions-job.yaml")["spec"]["template"]["spec"]
+    assert job["volumes"][0]["persistentVolumeClaim"]["claimName"] == k8s.CHECKPOINT_PVC
+    assert job["containers"][0]["volumeMounts"][0]["mountPath"] == k8s.CHECKPOINT_MOUNT
+
     kustomization = manifest("base/kustomization.yaml")
     assert "teacher/secret-template.yaml" not in kustomization["resources"], "never applied"
     assert "teacher/pvc.yaml" in kustomization["resources"]
+    assert "checkpoints/pvc.yaml" in kustomization["resources"]
     assert manifest("base/teacher/pvc.yaml")["metadata"]["name"] == k8s.TEACHER_CACHE_PVC
     job = manifest("base/teacher/cache-permissions-job.yaml")["spec"]["template"]["spec"]
     assert job["volumes"][0]["persistentVolumeClaim"]["claimName"] == k8s.TEACHER_CACHE_PVC
@@ -340,6 +363,20 @@ def test_kfp_kubernetes_still_cannot_set_a_priority_class() -> None:
     (VLAA_PRIORITY_CLASS) instead of the vlaa.io/gpu-task label, and update the README."""
     fields = kubernetes_executor_config_pb2.KubernetesExecutorConfig.DESCRIPTOR.fields_by_name
     assert not [name for name in fields if "priority" in name]
+
+
+def test_an_integer_gpu_count_parameter_is_refused_at_compile_time() -> None:
+    """The driver would drop a NUMBER_INTEGER accelerator count (kubernetes.GPU_COUNT)."""
+
+    @dsl.component(base_image=PROBE_IMAGE)
+    def probe_gpu_int(text: str) -> None:
+        pass
+
+    def uses_int(gpu_count: int = 1, gpu_type: str = k8s.GPU_TYPE) -> None:
+        k8s.place_on_gpu(probe_gpu_int(text="x"), k8s.Cluster(gpu_type, gpu_count, {}, [], {}))
+
+    with pytest.raises(TypeError, match="gpu_count must be a str pipeline parameter, not Int"):
+        dsl.pipeline(uses_int)
 
 
 def test_configure_refuses_an_unknown_component() -> None:
@@ -385,7 +422,7 @@ def test_local_runner_ignores_the_kubernetes_settings(
         marker: str,
         text: str = "ok",
         gpu_type: str = k8s.GPU_TYPE,
-        gpu_count: int = k8s.GPU_COUNT,
+        gpu_count: str = k8s.GPU_COUNT,
         gpu_node_selector: dict = k8s.GPU_NODE_SELECTOR,
         gpu_tolerations: list = k8s.GPU_TOLERATIONS,
         cpu_node_selector: dict = k8s.CPU_NODE_SELECTOR,

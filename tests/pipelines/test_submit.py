@@ -427,22 +427,40 @@ def test_pipeline_only_parameters_pass_through_after_a_type_check(tmp_path: Path
             "base_model": {"parameterType": "STRING", "defaultValue": "tiny"},
             "sft": {"parameterType": "STRUCT", "defaultValue": {}},
             "gpu_type": {"parameterType": "STRING", "defaultValue": "nvidia.com/gpu"},
-            "gpu_count": {"parameterType": "NUMBER_INTEGER", "defaultValue": 1},
+            "gpu_count": {"parameterType": "STRING", "defaultValue": "1"},
             "gpu_tolerations": {"parameterType": "LIST", "defaultValue": []},
+            "cpu_node_selector": {"parameterType": "STRUCT", "defaultValue": {}},
         }
     )
     params = _params_file(tmp_path, {"gpu_count": 8, "gpu_tolerations": [{"key": "gpu"}]})
     assert submit.run_parameters(params, "paper", compiled) == {
         "base_model": "tiny",
         "sft": {},
-        "gpu_count": 8,
+        "gpu_count": "8",  # an int is accepted and sent as the STRING the pipeline takes
         "gpu_tolerations": [{"key": "gpu"}],
     }
-    wrong = _params_file(tmp_path, {"gpu_count": "eight", "gpu_type": True})
-    with pytest.raises(ParameterError) as error:
+    wrong = _params_file(tmp_path, {"cpu_node_selector": ["a"]})
+    with pytest.raises(ParameterError, match=r"cpu_node_selector: expected STRUCT \(got \['a'\]\)"):
         submit.run_parameters(wrong, "paper", compiled)
-    assert "gpu_count: expected NUMBER_INTEGER (got 'eight')" in str(error.value)
-    assert "gpu_type: expected STRING (got True)" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("placement", "message"),
+    [
+        ({"gpu_count": "eight"}, "gpu_count: 'eight' is not a positive whole number of GPUs"),
+        ({"gpu_count": 0}, "gpu_count: '0' is not a positive whole number of GPUs"),
+        ({"gpu_count": True}, "gpu_count: True is not a positive whole number of GPUs"),
+        ({"gpu_count": 1.5}, "gpu_count: 1.5 is not a positive whole number of GPUs"),
+        ({"gpu_type": True}, "gpu_type: True is not a Kubernetes resource name"),
+        ({"gpu_type": "gpu"}, "gpu_type: 'gpu' is not a Kubernetes resource name"),
+    ],
+)
+def test_bad_gpu_placement_is_refused_before_any_call(
+    placement: dict[str, Any], message: str, tmp_path: Path
+) -> None:
+    compiled = submit.compile_for_upload("vlaa-thinker", tmp_path)
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        submit.run_parameters(_params_file(tmp_path, placement), "paper", compiled)
 
 
 def test_a_required_pipeline_parameter_must_be_given() -> None:

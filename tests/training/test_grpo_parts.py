@@ -14,12 +14,7 @@ from vlaa.training.checkpoints import last_complete_checkpoint
 from vlaa.training.config import GRPOStepConfig
 from vlaa.training.curves import curves_html, plot_curves
 from vlaa.training.deepspeed import STAGES, config_path, deepspeed_config
-from vlaa.training.kl_control import (
-    AdaptiveKLCallback,
-    AdaptiveKLController,
-    restore_state,
-    save_state,
-)
+from vlaa.training.kl_control import AdaptiveKLCallback, AdaptiveKLController, restore_state
 
 # ----------------------------------------------------------------------------- adaptive KL
 
@@ -64,14 +59,19 @@ def test_controller_state_round_trips_through_a_checkpoint(tmp_path: Path) -> No
     saved = AdaptiveKLCallback(AdaptiveKLController(1e-3, 5e-4, 100), samples_per_step=10)
     saved.attach(SimpleNamespace(beta=0.0))
     _log(saved, step=3, kl=1.0)
-    save_state(saved, tmp_path)
+    checkpoint = tmp_path / "checkpoint-3"
+    checkpoint.mkdir()
+    # What Trainer._save_checkpoint writes for an ExportableState callback.
+    state = {"global_step": 3, "stateful_callbacks": {"AdaptiveKLCallback": saved.state()}}
+    (checkpoint / "trainer_state.json").write_text(json.dumps(state))
 
     trainer = SimpleNamespace(beta=0.0)
     restored = AdaptiveKLCallback(AdaptiveKLController(1e-3, 5e-4, 100), samples_per_step=10)
     restored.attach(trainer)
-    assert restore_state(restored, tmp_path)
+    assert restore_state(restored, checkpoint)
     assert trainer.beta == saved.controller.value
-    assert not restore_state(restored, tmp_path / "elsewhere")
+    assert restored._last_update_step == 3
+    assert not restore_state(restored, tmp_path / "checkpoint-9")
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -81,7 +81,7 @@ def _checkpoint(root: Path, step: int, complete: bool) -> Path:
     folder = root / f"checkpoint-{step}"
     folder.mkdir(parents=True)
     if complete:
-        (folder / "trainer_state.json").write_text("{}")
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
     return folder
 
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vlaa.cluster import GPU_RESOURCE
+from vlaa.cluster import GPU_RESOURCE, METRICS_PORT, METRICS_PORT_NAME
 from vlaa.launch.config import WORKER_MODULE, DistributedConfig
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,8 @@ def build_pytorchjob_spec(
         ],
         "env": job_env(config),
         "volumeMounts": [_shm_mount()],
+        # The PodMonitor keeps this port's target (the operator adds pytorchjob-port 23456).
+        "ports": [{"name": METRICS_PORT_NAME, "containerPort": METRICS_PORT}],
     }
     resources = resources_per_node(config)
     if resources:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,15 @@ from transformers import (
 )
 
 from vlaa.errors import ConfigError
-from vlaa.training.checkpoints import last_complete_checkpoint
+from vlaa.training.checkpoints import (
+    COMPLETE_MARKER,
+    finished_at,
+    last_complete_checkpoint,
+)
 from vlaa.training.config import TrainingRunFields
 from vlaa.training.log import TRAIN_LOG_IN_MODEL
+
+log = logging.getLogger(__name__)
 
 
 def resume_point(config: TrainingRunFields, work_dir: Path) -> Path | None:
@@ -39,6 +47,33 @@ def checkpoint_args(config: TrainingRunFields, work_dir: Path) -> dict[str, Any]
         "save_steps": config.save_steps,
         "save_total_limit": config.save_total_limit,
     }
+
+
+def train_to_the_end(trainer: Trainer, resume_from: Path | None) -> dict[str, float]:
+    """``trainer.train()`` from ``resume_from``; its metrics. Nothing is trained when the
+    checkpoint already holds the run's last step: transformers 5.23's loop
+    (``Trainer._run_epoch``) checks ``max_steps`` only after a step, so resuming from the final
+    checkpoint would train one step past it. The weights are the checkpoint's then
+    (``load_model_to_train``; a LoRA adapter is loaded here)."""
+    if resume_from is None or not finished_at(resume_from, trainer.args.max_steps):
+        resume = str(resume_from) if resume_from else None
+        return dict(trainer.train(resume_from_checkpoint=resume).metrics)
+    log.warning("%s holds the run's last step: nothing left to train", resume_from)
+    trainer.state = TrainerState.load_from_json(str(resume_from / COMPLETE_MARKER))
+    peft = sys.modules.get("peft")  # a LoRA run imported it; its checkpoint is the adapter
+    if peft is not None and isinstance(trainer.model, peft.PeftModel):
+        trainer.model.load_adapter(str(resume_from), trainer.model.active_adapter)
+    return {"train_runtime": 0.0}
+
+
+def save_weights(trainer: Trainer, folder: Path) -> None:
+    """``trainer.save_model``, also when this process never trained (a finished checkpoint):
+    under DeepSpeed the Trainer gathers weights from its engine, which ``train()`` creates."""
+    if trainer.is_deepspeed_enabled and trainer.deepspeed is None:
+        if trainer.accelerator.is_main_process:
+            trainer.model.save_pretrained(folder)
+        return
+    trainer.save_model(str(folder))
 
 
 def world_size() -> int:
@@ -92,7 +127,7 @@ def save_trained(
     if accelerator.is_main_process and output_dir.exists():
         shutil.rmtree(output_dir)
     accelerator.wait_for_everyone()  # nobody writes into the folder while it is removed
-    trainer.save_model(str(output_dir))
+    save_weights(trainer, output_dir)
     if accelerator.is_main_process:
         processor.save_pretrained(output_dir)
         if log_path is not None and log_path.is_file():

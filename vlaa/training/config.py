@@ -35,6 +35,8 @@ _RUN_OWNED = {
     "max_steps": "max_steps",
     "warmup_steps": "warmup_ratio",
     "per_device_train_batch_size": "per_device_batch_size",
+    # Would swap the KL callback for a copy with no trainer attached (kl_control.py).
+    "restore_callback_states_from_checkpoint": "resume",
 }
 
 

@@ -23,6 +23,7 @@ from vlaa.training.common import (
     gradient_accumulation,
     resume_point,
     save_trained,
+    train_to_the_end,
     world_size,
 )
 from vlaa.training.config import GRPOStepConfig
@@ -87,7 +88,8 @@ def run_grpo(
     if config.freeze_vision:
         freeze_vision_tower(model)
     dataset = grpo_dataset(train_dir)
-    log_path = work_dir / "train_log.jsonl"
+    # Beside the checkpoints: a resumed run (in a new pod, too) keeps the steps before it.
+    log_path = config.checkpoint_folder(work_dir) / "train_log.jsonl"
     keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
     use_vllm = _use_vllm(config.use_vllm)
     batch_args = trl_batch_args(config)
@@ -131,14 +133,14 @@ def run_grpo(
             log.warning("%s has no KL controller state; the KL coefficient restarts", resume_from)
     if resume_from is not None:
         log.warning("resuming GRPO from %s", resume_from)
-    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    metrics = train_to_the_end(trainer, resume_from)
     save_trained(trainer, processor, output_dir, log_path)
     training_log = read_log(log_path)
     curves = plot_curves(training_log, work_dir / "curves.png", title="GRPO")
     summary = {
         "steps": trainer.state.global_step,
         "samples": len(dataset),
-        "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
+        "train_seconds": round(metrics.get("train_runtime", 0.0), 2),
         "resumed_from_step": checkpoint_step(resume_from) if resume_from else None,
         "final_beta": getattr(trainer, "beta", config.beta),
         **reward_summary(training_log),

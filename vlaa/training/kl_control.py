@@ -5,19 +5,23 @@ PAPER.md: "KL coefficient initial 1e-3 with target 5e-4". OpenRLHF's ``--init_kl
 coefficient grows while the measured KL is above the target and shrinks while it is below,
 by at most 20% of ``batch / horizon`` per update. TRL's GRPOTrainer only has a fixed ``beta``,
 so a callback feeds each logged ``kl`` to the controller and writes the new value back into
-the trainer. The value travels with every checkpoint so a resumed run continues from it.
+the trainer. The value travels with every checkpoint so a resumed run continues from it: as an
+``ExportableState`` callback, transformers writes it inside the checkpoint's
+``trainer_state.json`` (``Trainer._save_checkpoint``), the file that marks a checkpoint
+complete, so no kill can leave a complete checkpoint without it.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer_callback import ExportableState
 
-STATE_FILE = "vlaa_kl_controller.json"
+from vlaa.training.checkpoints import read_trainer_state
+
 MAX_PROPORTIONAL_ERROR = 0.2
 
 
@@ -37,10 +41,13 @@ class AdaptiveKLController:
         return self.value
 
 
-class AdaptiveKLCallback(TrainerCallback):
-    """Updates ``trainer.beta`` from each logged KL; saves and restores the controller state.
+class AdaptiveKLCallback(TrainerCallback, ExportableState):
+    """Updates ``trainer.beta`` from each logged KL; its state is saved in every checkpoint.
 
     ``trainer`` is attached after the trainer is built (it needs the callback list first).
+    Restored by :func:`restore_state`, not by the Trainer's own
+    ``restore_callback_states_from_checkpoint`` (refused in the config), which would replace
+    this callback with a new one that has no trainer attached.
     """
 
     def __init__(self, controller: AdaptiveKLController, samples_per_step: int) -> None:
@@ -71,31 +78,38 @@ class AdaptiveKLCallback(TrainerCallback):
         # Logged next to the KL so the coefficient's path is visible in the curves and metrics.
         logs["beta"] = self.trainer.beta
 
-    def on_save(
+    def state(self) -> dict[str, Any]:
+        """Called by ``Trainer._save_checkpoint`` just before it writes ``trainer_state.json``
+        (after the log of the same step has updated the coefficient)."""
+        return {
+            "args": {},
+            "attributes": {
+                "value": self.controller.value,
+                "last_update_step": self._last_update_step,
+            },
+        }
+
+    def on_train_begin(
         self,
         args: TrainingArguments,
         state: TrainerState,
         control: TrainerControl,
         **kwargs: Any,
     ) -> None:
-        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if checkpoint.is_dir():
-            save_state(self, checkpoint)
-
-
-def save_state(callback: AdaptiveKLCallback, checkpoint_dir: Path) -> None:
-    payload = {"value": callback.controller.value, "last_update_step": callback._last_update_step}
-    (checkpoint_dir / STATE_FILE).write_text(json.dumps(payload))
+        # Trainer._save_checkpoint indexes stateful_callbacks by class name; a state loaded from
+        # a checkpoint written without this callback lacks the entry.
+        state.stateful_callbacks.setdefault(type(self).__name__, self.state())
 
 
 def restore_state(callback: AdaptiveKLCallback, checkpoint_dir: Path) -> bool:
     """Load the coefficient saved with ``checkpoint_dir``; False when none was saved."""
-    path = checkpoint_dir / STATE_FILE
-    if not path.is_file():
+    trainer_state = read_trainer_state(checkpoint_dir) or {}
+    saved = (trainer_state.get("stateful_callbacks") or {}).get(type(callback).__name__)
+    if not isinstance(saved, dict) or "value" not in saved.get("attributes", {}):
         return False
-    payload = json.loads(path.read_text())
-    callback.controller.value = float(payload["value"])
-    callback._last_update_step = int(payload["last_update_step"])
+    attributes = saved["attributes"]
+    callback.controller.value = float(attributes["value"])
+    callback._last_update_step = int(attributes["last_update_step"])
     if callback.trainer is not None:
         callback.trainer.beta = callback.controller.value
     return True

@@ -26,6 +26,8 @@ from vlaa.training.common import (
     gradient_accumulation,
     resume_point,
     save_trained,
+    save_weights,
+    train_to_the_end,
 )
 from vlaa.training.config import LORA_ADAPTER_DIR, LoRAConfig, SFTStepConfig
 from vlaa.training.datasets import sft_dataset
@@ -70,7 +72,8 @@ def run_sft(
         # only; the Trainer loads it into this model when resuming.
         set_seed(config.seed)
         model = apply_lora(load_model(base_model_dir), config.lora, config.activation_checkpointing)
-    log_path = work_dir / "train_log.jsonl"
+    # Beside the checkpoints: a resumed run (in a new pod, too) keeps the steps before it.
+    log_path = config.checkpoint_folder(work_dir) / "train_log.jsonl"
     keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
     dtype = training_dtype()
     settings: dict[str, Any] = dict(
@@ -100,7 +103,7 @@ def run_sft(
         processing_class=processor,
         callbacks=[JsonlLogCallback(log_path), *extra_callbacks],
     )
-    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    metrics = train_to_the_end(trainer, resume_from)
     if config.lora is None:
         save_trained(trainer, processor, output_dir, log_path)
     else:
@@ -112,7 +115,7 @@ def run_sft(
     summary = {
         "steps": trainer.state.global_step,
         "samples": len(dataset),
-        "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
+        "train_seconds": round(metrics.get("train_runtime", 0.0), 2),
         "resumed_from_step": checkpoint_step(resume_from) if resume_from else None,
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
@@ -188,7 +191,7 @@ def save_merged(
     """
     from peft import PeftModel
 
-    trainer.save_model(str(adapter_dir))
+    save_weights(trainer, adapter_dir)
     if trainer.is_world_process_zero():
         base = load_model(base_model_dir, dtype=training_dtype(), device="cpu")
         merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
