@@ -18,6 +18,7 @@ from PIL import Image
 
 from vlaa.errors import UserError
 from vlaa.evaluation.config import GenerationChoice
+from vlaa.modeling.image_budget import ImageBudget
 from vlaa.modeling.vllm import vllm_available, vllm_unavailable_message
 
 logger = logging.getLogger(__name__)
@@ -86,30 +87,8 @@ def load_eval_processor(model_dir: Path, max_pixels: int) -> Any:
 
 
 def apply_max_pixels(processor: Any, max_pixels: int) -> None:
-    """Cap images at ``max_pixels`` (Qwen2-VL's ``size.longest_edge`` is a pixel count).
-
-    Set on the loaded image processor rather than passed to ``from_pretrained``: transformers
-    5 would otherwise forward ``max_pixels`` to every call, which is deprecated.
-    """
-    import dataclasses
-
-    image_processor = processor.image_processor
-    size = image_processor.size
-    if dataclasses.is_dataclass(size):  # transformers' SizeDict
-        shortest = size.shortest_edge
-        image_processor.size = dataclasses.replace(
-            size,
-            longest_edge=max_pixels,
-            shortest_edge=min(shortest, max_pixels) if shortest is not None else None,
-        )
-    else:
-        size = dict(size or {})
-        size["longest_edge"] = max_pixels
-        if size.get("shortest_edge") is not None:
-            size["shortest_edge"] = min(size["shortest_edge"], max_pixels)
-        image_processor.size = size
-    if getattr(image_processor, "max_pixels", None) is not None:
-        image_processor.max_pixels = max_pixels
+    """Cap images at ``max_pixels``, as training and vLLM do (``vlaa.modeling.image_budget``)."""
+    ImageBudget(max_pixels=max_pixels).apply(processor)
 
 
 def prompt_text(processor: Any, request: GenerationRequest) -> str:
@@ -127,10 +106,10 @@ class TransformersGenerator:
     def __init__(
         self, model_dir: Path, *, max_new_tokens: int, max_pixels: int, batch_size: int
     ) -> None:
-        from vlaa.modeling.loading import load_model
+        from vlaa.modeling.loading import inference_dtype, load_model
 
         self.processor = load_eval_processor(model_dir, max_pixels)
-        self.model = load_model(model_dir).eval()
+        self.model = load_model(model_dir, dtype=inference_dtype()).eval()
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
 
@@ -185,7 +164,7 @@ class VLLMGenerator:
         self.llm = LLM(
             model=str(model_dir),
             limit_mm_per_prompt={"image": max(1, max_images)},
-            mm_processor_kwargs={"max_pixels": max_pixels},
+            mm_processor_kwargs=ImageBudget(max_pixels=max_pixels).processor_kwargs(),
             seed=0,
         )
         self.sampling = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)

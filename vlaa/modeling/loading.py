@@ -33,11 +33,26 @@ def best_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def bf16_autocast_supported() -> bool:
+    """A CUDA GPU that computes in bf16 (Ampere or newer)."""
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
 def training_dtype() -> torch.dtype:
-    """bf16 where the GPU supports it, fp32 on CPU (bf16 matmuls are slow on most CPUs)."""
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
+    """The dtype trained weights are kept in: always fp32 ("master weights").
+
+    bf16 weights stepped by AdamW lose every update smaller than bf16's spacing (~0.4% of the
+    weight): at lr 1e-6 most updates vanish. The GPU speed comes from bf16 autocast instead
+    (``TrainingArguments.bf16``, see ``vlaa.training.precision``), as TRL does when it loads a
+    model itself (trl/trainer/grpo_trainer.py: "If `dtype` is not specified ... it defaults to
+    `float32`"; base_config.py sets ``bf16=True``).
+    """
     return torch.float32
+
+
+def inference_dtype() -> torch.dtype:
+    """bf16 for generation and scoring where the GPU supports it, fp32 on CPU."""
+    return torch.bfloat16 if bf16_autocast_supported() else torch.float32
 
 
 def load_processor(path: Path) -> ProcessorMixin:
@@ -48,6 +63,7 @@ def load_processor(path: Path) -> ProcessorMixin:
 def load_model(
     path: Path, dtype: torch.dtype | None = None, device: str | None = None
 ) -> PreTrainedModel:
+    """The model in ``path``: fp32 by default (training); inference passes ``inference_dtype()``."""
     check_model_dir(path)
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype or training_dtype())
     return model.to(device or best_device())

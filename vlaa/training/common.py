@@ -80,6 +80,11 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def main_rank() -> bool:
+    """The first process of the run (before the Trainer's accelerator exists)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def gradient_accumulation(global_batch: int, per_device_batch: int, label: str = "") -> int:
     """Steps of accumulation that turn per-device batches into the global batch on any GPU count."""
     per_step = per_device_batch * world_size()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vlaa.launch.config import DistributedConfig
+from vlaa.modeling.image_budget import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, ImageBudget
 from vlaa.modeling.sources.uri import parse_model_source
 from vlaa.observability.settings import MetricsSettings
 from vlaa.records import REWARD_TYPES
@@ -37,7 +38,11 @@ _RUN_OWNED = {
     "per_device_train_batch_size": "per_device_batch_size",
     # Would swap the KL callback for a copy with no trainer attached (kl_control.py).
     "restore_callback_states_from_checkpoint": "resume",
+    "bf16": "precision",
+    "fp16": "precision",
 }
+# One visual token covers 28x28 pixels in Qwen2.5-VL; a smaller bound is meaningless.
+_PIXELS_FLOOR = 28 * 28
 
 
 class TrainingRunFields(BaseModel):
@@ -69,6 +74,22 @@ class TrainingRunFields(BaseModel):
         description="more fields of TRL's SFTConfig / GRPOConfig (e.g. dataloader_num_workers, "
         "optim, gradient_checkpointing_kwargs); fields this config sets itself are refused",
     )
+    precision: Literal["auto", "bf16-mixed", "fp32"] = Field(
+        "auto",
+        description="fp32 weights always; bf16-mixed adds bf16 autocast (auto: on a GPU with "
+        "bf16, fp32 elsewhere); pure bf16 weights are not offered (small updates vanish)",
+    )
+    max_pixels: int = Field(
+        DEFAULT_MAX_PIXELS,
+        ge=_PIXELS_FLOOR,
+        description="images larger than this many pixels are scaled down (default: the "
+        "paper's evaluation cap 256*32*32, at most 334 visual tokens an image)",
+    )
+    min_pixels: int = Field(
+        DEFAULT_MIN_PIXELS,
+        ge=_PIXELS_FLOOR,
+        description="images smaller than this many pixels are scaled up (Qwen's default 56*56)",
+    )
 
     # TRL's config class, and the TRL fields the step derives from this config's own fields.
     TRAINER_KIND: ClassVar[TrainerKind]
@@ -79,6 +100,16 @@ class TrainingRunFields(BaseModel):
         if self.trainer_args:
             check_trainer_args(self.TRAINER_KIND, self.trainer_args, self.OWNED_TRL_FIELDS)
         return self
+
+    @model_validator(mode="after")
+    def _pixel_bounds_ordered(self) -> TrainingRunFields:
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels {self.min_pixels} is above max_pixels {self.max_pixels}")
+        return self
+
+    def image_budget(self) -> ImageBudget:
+        """The processor's image bounds for this step (the same object evaluation uses)."""
+        return ImageBudget(max_pixels=self.max_pixels, min_pixels=self.min_pixels)
 
     def metrics_settings(self) -> MetricsSettings:
         """Where to export metrics; the environment fills what the config leaves unset."""
@@ -215,7 +246,10 @@ class GRPOStepConfig(TrainingRunFields):
         "beta": "beta",
         "loss_type": "loss_type",
         "use_vllm": "use_vllm",
-        "vllm_mode": "use_vllm",
+        "vllm_mode": "vllm_mode",
+        "vllm_gpu_memory_utilization": "vllm_gpu_memory_utilization",
+        "vllm_max_model_length": "vllm_max_model_len",
+        "vllm_tensor_parallel_size": "vllm_tensor_parallel_size",
     }
 
     num_generations: int = Field(4, ge=2, description="group size")
@@ -233,7 +267,12 @@ class GRPOStepConfig(TrainingRunFields):
     kl_horizon: int = Field(10_000, gt=0, description="adaptive KL horizon, in completions")
     num_train_epochs: float = Field(1.0, gt=0)
     max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: epochs)")
-    max_prompt_length: int | None = None
+    max_prompt_length: int | None = Field(
+        None,
+        gt=0,
+        description="prompts longer than this many tokens (visual tokens included) are dropped "
+        "before training, with a counted reason",
+    )
     max_completion_length: int = Field(1024, gt=0)
     reward_types: list[Literal["digit", "mcq", "math", "iou", "open"]] = Field(
         default_factory=lambda: list(REWARD_TYPES),
@@ -248,9 +287,47 @@ class GRPOStepConfig(TrainingRunFields):
     loss_type: str = "grpo"
     freeze_vision: bool = True
     use_vllm: Literal["auto", "yes", "no"] = Field(
-        "auto", description="vLLM colocate rollouts: auto = when a GPU and vllm are present"
+        "auto", description="vLLM rollouts: auto = when a GPU and vllm are present"
+    )
+    vllm_mode: Literal["colocate", "server"] = Field(
+        "colocate",
+        description="colocate: vLLM shares the training GPUs in-process; server: rollouts come "
+        "from a `trl vllm-serve` server (set trainer_args.vllm_server_base_url)",
+    )
+    vllm_gpu_memory_utilization: float = Field(
+        0.3, gt=0, le=1, description="share of each GPU vLLM may take (colocate mode)"
+    )
+    vllm_max_model_len: int | None = Field(
+        None,
+        gt=0,
+        description="vLLM context length (colocate); default: the prompt budget "
+        "(max_prompt_length, else the longest prompt kept) + max_completion_length",
+    )
+    vllm_tensor_parallel_size: int = Field(
+        1, gt=0, description="GPUs one vLLM engine spans (colocate mode)"
     )
     deepspeed: Literal["none", "zero2", "zero3"] = Field(
         "none", description="DeepSpeed ZeRO stage for multi-GPU runs (needs the deepspeed package)"
     )
     save_steps: int = Field(10, gt=0, description="checkpoint every N optimizer steps")
+
+    @model_validator(mode="after")
+    def _context_holds_a_completion(self) -> GRPOStepConfig:
+        if self.vllm_max_model_len is None:
+            return self
+        needed = (self.max_prompt_length or 1) + self.max_completion_length
+        if self.vllm_max_model_len < needed:
+            raise ValueError(
+                f"vllm_max_model_len {self.vllm_max_model_len} cannot hold a prompt "
+                f"({self.max_prompt_length or 'at least 1'} tokens) plus max_completion_length "
+                f"{self.max_completion_length}"
+            )
+        return self
+
+    def prompt_budget(self) -> int | None:
+        """Most prompt tokens (visual ones included) a sample may have; None: no limit."""
+        if self.max_prompt_length is not None:
+            return self.max_prompt_length
+        if self.vllm_max_model_len is not None:
+            return self.vllm_max_model_len - self.max_completion_length
+        return None

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
 from vlaa.errors import ConfigError
-from vlaa.modeling.loading import freeze_vision_tower, load_processor, training_dtype
+from vlaa.modeling.loading import freeze_vision_tower, load_processor
 from vlaa.modeling.vllm import vllm_available, vllm_unavailable_message
 from vlaa.reward_models import build_scorer
 from vlaa.training.checkpoints import checkpoint_step, load_model_to_train
@@ -21,6 +21,7 @@ from vlaa.training.common import (
     JsonlLogCallback,
     checkpoint_args,
     gradient_accumulation,
+    main_rank,
     resume_point,
     save_trained,
     train_to_the_end,
@@ -28,10 +29,13 @@ from vlaa.training.common import (
 )
 from vlaa.training.config import GRPOStepConfig
 from vlaa.training.curves import plot_curves
-from vlaa.training.datasets import grpo_dataset
+from vlaa.training.datasets import grpo_dataset, load_split
 from vlaa.training.deepspeed import deepspeed_config
+from vlaa.training.fit import DROPS_FILE, fit_samples, prompt_tokens
+from vlaa.training.grpo_vllm import processor_view, vllm_args
 from vlaa.training.kl_control import AdaptiveKLCallback, AdaptiveKLController, restore_state
 from vlaa.training.log import first_last_means, keep_log_until, read_log
+from vlaa.training.precision import precision_args, reference_model_args, resolve_precision
 from vlaa.training.reward_router import RewardFunc, RewardRouter
 
 log = logging.getLogger(__name__)
@@ -79,19 +83,27 @@ def run_grpo(
 
     Returns a summary with the mean reward over the first and last logged steps.
     """
-    processor = load_processor(init_model_dir)
+    precision = resolve_precision(config.precision)
+    processor = config.image_budget().apply(load_processor(init_model_dir))
     # Left padding for batched generation of prompts of different lengths.
     processor.tokenizer.padding_side = "left"
     work_dir = work_dir or output_dir.parent / (output_dir.name + "-work")
     resume_from = resume_point(config, work_dir)
-    model = load_model_to_train(init_model_dir, resume_from)
+    fit = fit_samples(
+        processor, train_dir, load_split(train_dir), config.prompt_budget(), prompt_tokens
+    ).finish("grpo", "raise grpo.max_prompt_length / vllm_max_model_len or lower grpo.max_pixels")
+    if fit.drops and main_rank():
+        fit.write(work_dir / DROPS_FILE)
+    dataset = grpo_dataset(train_dir).select(fit.kept)
+    use_vllm = _use_vllm(config.use_vllm)
+    # vLLM loads the processor from the policy's folder: give it one with this image budget.
+    model_dir = processor_view(init_model_dir, processor, work_dir) if use_vllm else init_model_dir
+    model = load_model_to_train(model_dir, resume_from)  # fp32 master weights
     if config.freeze_vision:
         freeze_vision_tower(model)
-    dataset = grpo_dataset(train_dir)
     # Beside the checkpoints: a resumed run (in a new pod, too) keeps the steps before it.
     log_path = config.checkpoint_folder(work_dir) / "train_log.jsonl"
     keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
-    use_vllm = _use_vllm(config.use_vllm)
     batch_args = trl_batch_args(config)
     settings: dict[str, Any] = dict(
         **checkpoint_args(config, work_dir),
@@ -107,9 +119,9 @@ def run_grpo(
         max_completion_length=config.max_completion_length,
         beta=config.beta,
         loss_type=config.loss_type,
-        use_vllm=use_vllm,
-        vllm_mode="colocate",
-        bf16=training_dtype() == torch.bfloat16,
+        **vllm_args(config, use_vllm, fit.longest),
+        **precision_args(precision),
+        model_init_kwargs=reference_model_args(precision),
         deepspeed=deepspeed_config(config.deepspeed),
     )
     # trainer_args last: TRL fields the paper does not name (validated in the config).
@@ -135,6 +147,8 @@ def run_grpo(
         log.warning("resuming GRPO from %s", resume_from)
     metrics = train_to_the_end(trainer, resume_from)
     save_trained(trainer, processor, output_dir, log_path)
+    if fit.drops and trainer.is_world_process_zero():
+        shutil.copyfile(work_dir / DROPS_FILE, output_dir / f"vlaa_{DROPS_FILE}")
     training_log = read_log(log_path)
     curves = plot_curves(training_log, work_dir / "curves.png", title="GRPO")
     summary = {
@@ -143,6 +157,9 @@ def run_grpo(
         "train_seconds": round(metrics.get("train_runtime", 0.0), 2),
         "resumed_from_step": checkpoint_step(resume_from) if resume_from else None,
         "final_beta": getattr(trainer, "beta", config.beta),
+        "fit": fit.summary(),
+        "precision": precision,
+        "vllm_max_model_length": args.vllm_max_model_length if use_vllm else None,
         **reward_summary(training_log),
         "log": str(log_path),
         "curves": str(curves),

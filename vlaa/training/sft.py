@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
 from transformers import PreTrainedModel, ProcessorMixin, Trainer, TrainerCallback, set_seed
 from trl import SFTConfig, SFTTrainer
 
@@ -24,15 +25,18 @@ from vlaa.training.common import (
     JsonlLogCallback,
     checkpoint_args,
     gradient_accumulation,
+    main_rank,
     resume_point,
     save_trained,
     save_weights,
     train_to_the_end,
 )
 from vlaa.training.config import LORA_ADAPTER_DIR, LoRAConfig, SFTStepConfig
-from vlaa.training.datasets import sft_dataset
+from vlaa.training.datasets import load_split, sft_dataset
 from vlaa.training.deepspeed import deepspeed_config
+from vlaa.training.fit import DROPS_FILE, fit_samples, sft_tokens
 from vlaa.training.log import TRAIN_LOG_IN_MODEL, keep_log_until, read_log
+from vlaa.training.precision import precision_args, resolve_precision
 from vlaa.training.subsets import SELECTION_FILE, SubsetSelection, select_subset
 
 if TYPE_CHECKING:
@@ -55,27 +59,42 @@ def run_sft(
     Returns a summary: steps, first/last loss, seconds, and the path of the JSON-lines log.
     """
     deepspeed = deepspeed_config(config.deepspeed)  # fails before any work without DeepSpeed
-    processor = load_processor(base_model_dir)
+    precision = resolve_precision(config.precision)
+    processor = config.image_budget().apply(load_processor(base_model_dir))
     work_dir = work_dir or output_dir.parent / (output_dir.name + "-work")
     resume_from = resume_point(config, work_dir)
     dataset = sft_dataset(train_dir)
     selection = choose_subset(base_model_dir, train_dir, work_dir, config)
-    if selection is not None:
-        # sft_dataset keeps the split's record order, which the selection's indices refer to.
-        dataset = dataset.select(selection.indices)
+    # sft_dataset keeps the split's record order, which selection and fit positions refer to.
+    fit = fit_samples(
+        processor,
+        train_dir,
+        load_split(train_dir),
+        config.max_length,
+        sft_tokens,
+        positions=selection.indices if selection is not None else None,
+    ).finish("sft", "raise sft.max_length or lower sft.max_pixels")
+    if fit.drops and main_rank():
+        fit.write(work_dir / DROPS_FILE)
+    dataset = dataset.select(fit.kept)
     if config.lora is None:
-        model = load_model_to_train(base_model_dir, resume_from)
+        model = load_model_to_train(base_model_dir, resume_from)  # fp32 master weights
         if config.freeze_vision:
             freeze_vision_tower(model, train_merger=config.train_merger)
     else:
         # Seeded: the adapters' initial weights are random. A LoRA checkpoint holds the adapter
-        # only; the Trainer loads it into this model when resuming.
+        # only; the Trainer loads it into this model when resuming. The frozen base may be bf16
+        # under autocast; peft keeps the adapters in fp32 (autocast_adapter_dtype).
         set_seed(config.seed)
-        model = apply_lora(load_model(base_model_dir), config.lora, config.activation_checkpointing)
+        base_dtype = torch.bfloat16 if precision == "bf16-mixed" else training_dtype()
+        model = apply_lora(
+            load_model(base_model_dir, dtype=base_dtype),
+            config.lora,
+            config.activation_checkpointing,
+        )
     # Beside the checkpoints: a resumed run (in a new pod, too) keeps the steps before it.
     log_path = config.checkpoint_folder(work_dir) / "train_log.jsonl"
     keep_log_until(log_path, checkpoint_step(resume_from) if resume_from else 0)
-    dtype = training_dtype()
     settings: dict[str, Any] = dict(
         **checkpoint_args(config, work_dir),
         learning_rate=config.learning_rate,
@@ -91,7 +110,7 @@ def run_sft(
         max_length=config.max_length,
         activation_checkpointing=config.activation_checkpointing,
         completion_only_loss=True,
-        bf16=str(dtype) == "torch.bfloat16",
+        **precision_args(precision),
         deepspeed=deepspeed,
     )
     # trainer_args last: TRL fields the paper does not name (validated in the config).
@@ -111,6 +130,8 @@ def run_sft(
         save_merged(trainer, processor, base_model_dir, adapter_dir, output_dir, log_path)
     if selection is not None and selection.path is not None and trainer.is_world_process_zero():
         shutil.copyfile(selection.path, output_dir / f"vlaa_{SELECTION_FILE}")
+    if fit.drops and trainer.is_world_process_zero():
+        shutil.copyfile(work_dir / DROPS_FILE, output_dir / f"vlaa_{DROPS_FILE}")
     losses = [row["loss"] for row in read_log(log_path) if "loss" in row]
     summary = {
         "steps": trainer.state.global_step,
@@ -122,6 +143,8 @@ def run_sft(
         "log": str(log_path),
         "config": config.model_dump(),
         "subset": selection.summary() if selection is not None else None,
+        "fit": fit.summary(),
+        "precision": precision,
         "trainable_parameters": sum(
             getattr(p, "ds_numel", p.numel())  # ZeRO-3 leaves a shard in each process
             for p in model.parameters()

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
 from vlaa.errors import ConfigError
-from vlaa.modeling.loading import load_model, load_processor
+from vlaa.modeling.loading import inference_dtype, load_model, load_processor
 from vlaa.records import RECORDS_FILE, Record
 from vlaa.training.datasets import load_split, sft_dataset
 
@@ -115,7 +115,7 @@ def score_with_model(
 ) -> dict[str, float]:
     """Log perplexities of a split's responses under the model folder ``model_dir``."""
     processor = load_processor(model_dir)
-    model = load_model(model_dir)
+    model = load_model(model_dir, dtype=inference_dtype())
     try:
         return response_log_perplexities(
             model, processor, split_dir, batch_size, max_length, desc=f"perplexity {model_dir.name}"
