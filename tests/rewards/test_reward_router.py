@@ -351,3 +351,15 @@ def test_the_functions_leave_logging_to_trl() -> None:
     for func in RewardRouter(scorer=BatchScorer()).reward_funcs(REWARD_TYPES):
         func(**MIXED, log_metric=lambda name, value: logged.__setitem__(name, value))
     assert logged == {}  # TRL logs rewards/<type>/mean and /std under each function's name
+
+
+def test_a_malformed_or_deeply_nested_iou_truth_scores_zero_instead_of_stopping_training() -> None:
+    completions = [_answer("[0.1, 0.1, 0.5, 0.5]")] * 3
+    answer = ["[0.1, 0.1, 0.5, 0.5]", "[" * 100_000, "not a box"]
+    scores = RewardRouter()(
+        prompts=[_prompt("Where?")] * 3,
+        completions=completions,
+        answer=answer,
+        reward_type=["iou"] * 3,
+    )
+    assert scores == [1.0, 0.0, 0.0]

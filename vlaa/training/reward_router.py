@@ -83,8 +83,13 @@ def _sample_images(prompts: Sequence[Any], kwargs: dict[str, Any]) -> list[Any]:
 
 def _ground_truth(reward_type: str, answer: str) -> Any:
     # Boxes travel through the dataset as text; the iou verifier wants the four numbers.
+    # A split written by hand may hold anything: the verifier reads the text itself then, and a
+    # malformed box scores 0 (vlaa.rewards.iou) instead of stopping training.
     if reward_type == "iou":
-        return json.loads(answer)
+        try:
+            return json.loads(answer)
+        except (ValueError, RecursionError):
+            return answer
     return answer
 
 
