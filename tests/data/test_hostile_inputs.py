@@ -232,7 +232,7 @@ def test_source_readers_bound_every_line_and_item(tmp_path: Path) -> None:
 
 _MEMORY_CHILD = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     from pathlib import Path
     from vlaa.data.limits import InputLimits
     from vlaa.data.sources.base import SourceSpec
@@ -257,7 +257,10 @@ _MEMORY_CHILD = textwrap.dedent(
         validator.check(bomb, root, "", "bomb")
     except Rejected as rejected:
         seen["bomb"] = rejected.reason
-    seen["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child of a large pytest
+    # process would report its parent's size (fs/exec.c, setmax_mm_hiwater_rss).
+    status = Path("/proc/self/status").read_text().splitlines()
+    seen["peak_mib"] = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:")) / 1024
     print(json.dumps(seen))
     """
 )

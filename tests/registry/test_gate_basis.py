@@ -94,7 +94,7 @@ def test_the_publish_component_reads_the_reports_and_refuses(tmp_path: Path) -> 
     published = SimpleNamespace(path=str(tmp_path / "published.json"), metadata={})
     run(
         {
-            "model": SimpleNamespace(path=str(make_model(tmp_path / "model"))),
+            "model": SimpleNamespace(path=str(make_model(tmp_path / "model")), metadata={}),
             "eval_report": SimpleNamespace(path=str(tmp_path / "eval.json")),
             "base_report": SimpleNamespace(path=str(tmp_path / "base.json")),
             "card_files": SimpleNamespace(path=str(tmp_path / "card")),
