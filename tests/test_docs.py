@@ -377,3 +377,11 @@ def test_a_broken_link_is_caught(tmp_path: Path) -> None:
         "missing.md: no such file",
         "#nowhere: no heading #nowhere in page.md",
     ]
+
+
+def test_the_two_readme_commands_are_what_ci_and_make_run() -> None:
+    readme = [b.text.strip() for b in BLOCKS if b.page.name == "README.md" and b.lang == "bash"]
+    assert readme[:2] == ["make run", "make test"]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    assert ci[-1] == "make test", "CI must run exactly the README's test command"
+    assert {"run", "test"} <= _make_targets()
