@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUTPUT ?= runs/local
 
-.PHONY: setup run test lint lint-imports compile bench clean images images-lock
+.PHONY: setup run test lint lint-imports compile docs bench clean images images-lock
 
 $(BIN)/vlaa: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ lint-imports: setup
 compile: setup
 	$(BIN)/vlaa compile --pipeline vlaa-thinker --output pipelines/compiled/vlaa-thinker.yaml
 	$(BIN)/vlaa compile --pipeline vlaa-sft-vs-rl --output pipelines/compiled/vlaa-sft-vs-rl.yaml
+
+# Regenerate docs/parameters.md from the config schemas (tests/test_docs.py checks it is fresh).
+docs: setup
+	$(BIN)/python -m vlaa.cli.parameters_doc
 
 bench: setup
 	$(BIN)/python bench/rewards.py

@@ -360,7 +360,7 @@ def test_names_and_keys_match_the_manifests() -> None:
 
 def test_kfp_kubernetes_still_cannot_set_a_priority_class() -> None:
     """A canary: when kfp-kubernetes learns priorityClassName, use it on the GPU steps
-    (VLAA_PRIORITY_CLASS) instead of the vlaa.io/gpu-task label, and update the README."""
+    (VLAA_PRIORITY_CLASS) instead of the vlaa.io/gpu-task label, and update docs/cluster.md."""
     fields = kubernetes_executor_config_pb2.KubernetesExecutorConfig.DESCRIPTOR.fields_by_name
     assert not [name for name in fields if "priority" in name]
 
