@@ -30,6 +30,8 @@ def describe_validation_error(error: ValidationError, parameter: str) -> str:
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"])
         message = "unknown parameter" if item["type"] == "extra_forbidden" else item["msg"]
-        value = "" if item["type"] == "extra_forbidden" else f" (got {item.get('input')!r})"
+        # A whole mapping or list (a model-level check's input) is the user's config: not echoed.
+        shown = item["type"] != "extra_forbidden" and not isinstance(item.get("input"), dict | list)
+        value = f" (got {item.get('input')!r})" if shown else ""
         lines.append(f"{parameter}.{where}: {message}{value}")
     return "; ".join(lines)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from vlaa.errors import USER_ERROR_TYPES, describe_validation_error
+from vlaa.errors import USER_ERROR_TYPES, ConfigError, describe_validation_error
 
 app = typer.Typer(
     help="VLAA-Thinker: build the VLAA-Thinking dataset, train with SFT and/or GRPO, "
@@ -42,7 +42,21 @@ def guarded(action: Callable[[], Any]) -> Any:
         fail(str(error).strip("'\""))
 
 
-def load_step_config(config_type: type, path: Path | None) -> Any:
+def load_step_config(config_type: type, path: Path | None, group: str | None = None) -> Any:
+    """The step config in ``path``: its fields at the top, or wrapped in the step's run
+    parameter group (``data:``, ``sft:`` ...) as the docs' run-parameter examples write them."""
     from vlaa.parameters import load_parameter_file
 
-    return config_type.model_validate(load_parameter_file(path) if path else {})
+    fields = load_parameter_file(path) if path else {}
+    if group and list(fields) == [group] and group not in config_type.model_fields:
+        inner = fields[group]
+        if not isinstance(inner, dict):
+            raise ConfigError(f"{path}: `{group}:` must hold a mapping of {group} fields")
+        fields = inner
+    elif group and group in fields and group not in config_type.model_fields:
+        others = ", ".join(sorted(key for key in fields if key != group))
+        raise ConfigError(
+            f"{path} mixes a `{group}:` group with top-level fields ({others}); write the "
+            f"{group} fields either all under `{group}:` or all at the top"
+        )
+    return config_type.model_validate(fields)
