@@ -92,7 +92,9 @@ def pipeline_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
     calls = PipelineCalls()
 
-    def refuse(params: Any, output: Path, pipeline: str = "vlaa-thinker") -> dict[str, Any]:
+    def refuse(
+        params: Any, output: Path, pipeline: str = "vlaa-thinker", verbose: bool = False
+    ) -> dict[str, Any]:
         calls.append(params)
         calls.pipelines.append(pipeline)
         raise RuntimeError("the pipeline must not start for invalid parameters")

@@ -28,7 +28,8 @@ ConfigOption = Annotated[
 
 
 def fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")  # '[@REV]' is text, not markup
+    # One line however narrow the terminal (soft_wrap); '[@REV]' is text, not markup (escape).
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(1)
 
 

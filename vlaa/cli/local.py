@@ -35,6 +35,12 @@ def run(
             "(the study: base, SFT only, GRPO only, SFT then GRPO, compared)."
         ),
     ] = "thinker",
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", help="Show KFP's executor logs and library warnings (hidden by default)."
+        ),
+    ] = False,
 ) -> None:
     """Run a whole DAG on this machine: vlaa-thinker (default) or the vlaa-sft-vs-rl study."""
     if not local:
@@ -59,7 +65,7 @@ def run(
         # Imported after validation: KFP and the pipelines take seconds to load.
         from vlaa.pipelines.local_run import run_local
 
-        summary = run_local(validated, output, chosen)
+        summary = run_local(validated, output, chosen, verbose)
         _print_summary(summary, output)
 
     guarded(action)
