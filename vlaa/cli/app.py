@@ -11,10 +11,42 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from vlaa.errors import USER_ERROR_TYPES, ConfigError, describe_validation_error
 
-app = typer.Typer(
+
+class _NoFlagTypes:
+    """--help shows no ``<bool>`` type next to flags: they take no value. (typer 0.29 labels
+    every option with its type, flags included; ``display_type_rich`` in typer/core.py returns
+    the metavar when one is set, so an empty one shows nothing.)"""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class _Command(_NoFlagTypes, TyperCommand):
+    pass
+
+
+class _Group(_NoFlagTypes, TyperGroup):
+    pass
+
+
+class _Typer(typer.Typer):
+    """Every command is a :class:`_Command` unless it names another class."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", _Command)
+        return super().command(*args, **kwargs)
+
+
+app = _Typer(
+    cls=_Group,
     help="VLAA-Thinker: build the VLAA-Thinking dataset, train with SFT and/or GRPO, "
     "evaluate and publish, as a Kubeflow pipeline or on this machine.",
     no_args_is_help=True,
@@ -23,7 +55,12 @@ app = typer.Typer(
 console = Console()
 
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="YAML file with this step's config fields.")
+    Path | None,
+    typer.Option(
+        "--config",
+        help="YAML file with this step's config fields, at the top or under the step's "
+        "run-parameter group (data:, sft:, grpo:, evaluate:, publish:).",
+    ),
 ]
 
 

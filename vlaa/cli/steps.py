@@ -63,7 +63,10 @@ def build_dataset_command(
     config: ConfigOption = None,
     rebuild_teacher_cache: Annotated[
         bool,
-        typer.Option(help="Move a damaged LLM-teacher cache aside and start a fresh one."),
+        typer.Option(
+            "--rebuild-teacher-cache",
+            help="Move a damaged LLM-teacher cache aside and start a fresh one.",
+        ),
     ] = False,
 ) -> None:
     """Build the dataset splits and data card (the build_dataset step, without KFP)."""
