@@ -25,11 +25,16 @@ from vlaa.pipelines.kubernetes import (
     configure,
 )
 from vlaa.pipelines.names import STUDY
+from vlaa.pipelines.run_form import run_form
 
+SUMMARY = "Every arm of the study from one dataset build, evaluated and compared."
 PIPELINE_NAME = STUDY
 
 
 @dsl.pipeline(name=PIPELINE_NAME, description=__doc__.splitlines()[0])
+@run_form(
+    "Every arm of the study from one dataset build, evaluated and compared."
+)  # the run form's descriptions (pipelines/run_form.py)
 def vlaa_sft_vs_rl(
     base_model: str = "tiny",
     data: dict = {},  # noqa: B006 - KFP parameters are declared with literal defaults
