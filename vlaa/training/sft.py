@@ -110,6 +110,7 @@ def run_sft(
         shutil.copyfile(selection.path, output_dir / f"vlaa_{SELECTION_FILE}")
     losses = [row["loss"] for row in read_log(log_path) if "loss" in row]
     summary = {
+        "stage": "sft",
         "steps": trainer.state.global_step,
         "samples": len(dataset),
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
