@@ -24,6 +24,14 @@ class ConfigError(UserError, ValueError):
 USER_ERROR_TYPES: tuple[type[BaseException], ...] = (UserError, ValidationError, FileNotFoundError)
 
 
+def error_text(error: BaseException) -> str:
+    """The message of ``error`` as written: ``str(KeyError("x 'y'"))`` is the repr of its
+    argument (quoted and escaped), so a KeyError gives its argument itself."""
+    if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error)
+
+
 def describe_validation_error(error: ValidationError, parameter: str) -> str:
     """'sft.learning_rat: unknown parameter' style lines, naming the pipeline parameter."""
     lines = []

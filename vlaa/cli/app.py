@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
-from vlaa.errors import USER_ERROR_TYPES, ConfigError, describe_validation_error
+from vlaa.errors import USER_ERROR_TYPES, ConfigError, describe_validation_error, error_text
 
 
 class _NoFlagTypes:
@@ -77,7 +77,8 @@ def guarded(action: Callable[[], Any]) -> Any:
     except ValidationError as error:
         fail(describe_validation_error(error, "config"))
     except (*USER_ERROR_TYPES, ValueError, KeyError) as error:
-        fail(str(error).strip("'\""))
+        # Not str(error).strip(quotes): that cut the closing quote off "... choose 'a' or 'b'".
+        fail(error_text(error))
 
 
 def load_step_config(config_type: type, path: Path | None, group: str | None = None) -> Any:
