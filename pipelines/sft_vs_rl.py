@@ -1,6 +1,6 @@
 """vlaa-sft-vs-rl: the paper's study, every arm from one dataset build, compared in one report.
 
-Arms (PAPER.md, "SFT or RL?"): the base model, SFT only, GRPO only (from the base model) and
+Arms (the paper, "SFT or RL?"): the base model, SFT only, GRPO only (from the base model) and
 SFT then GRPO. Each arm is evaluated on the same held-out split; ``compare`` writes one table
 and one figure (accuracy per arm, the GRPO arms' reward and response-length curves). The SFT
 subset is the ``sft`` group's business (e.g. ``subset_size``), shared by both SFT arms

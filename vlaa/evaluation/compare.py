@@ -1,6 +1,6 @@
 """The SFT-vs-RL comparison: one table and one figure over the study's arms.
 
-PAPER.md's question is "SFT or RL?": Table 3 compares the arms' benchmark scores and Figure 5
+The paper's question is "SFT or RL?": Table 3 compares the arms' benchmark scores and Figure 5
 shows that GRPO from the SFT model starts at a higher reward but ends lower, with longer
 responses. This step reads each arm's evaluation report and the GRPO arms' training logs and
 draws exactly that: accuracy per arm (overall and per reward type) and the two GRPO arms'
@@ -30,7 +30,7 @@ ARM_TITLES = {
     "sft-grpo": "SFT, then GRPO",
 }
 
-# What the paper reports for the same comparison (PAPER.md), shown next to our numbers.
+# What the paper reports for the same comparison, shown next to our numbers.
 PAPER_FINDINGS = (
     "Qwen2.5-VL-3B, average of six benchmarks: GRPO only 34.49; 5K SFT + GRPO 20.98; "
     "10K SFT + GRPO 21.78.",
