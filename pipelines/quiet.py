@@ -17,8 +17,14 @@ import sys
 from collections.abc import Iterator
 from typing import TextIO
 
-# What the task subprocesses read: Python warnings, transformers' logging verbosity.
-QUIET_ENV = {"PYTHONWARNINGS": "ignore", "TRANSFORMERS_VERBOSITY": "error"}
+# What the task subprocesses read: Python warnings, transformers' logging verbosity, and the
+# Hugging Face progress bars of loading and saving a model (transformers' tqdm follows
+# huggingface_hub's switch: transformers/utils/logging.py, ``_tqdm_active``).
+QUIET_ENV = {
+    "PYTHONWARNINGS": "ignore",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
 
 _EXECUTOR_LINE = re.compile(r"^\s*\[KFP Executor [^\]]*\]: ")
 _JSON_DUMP = "Got executor_input:"

@@ -77,4 +77,5 @@ def test_a_missing_data_path_fails_fast_with_one_line(tmp_path: Path) -> None:
     ), result.stdout[-2000:]
     assert seconds < 60, seconds  # the cluster's retry back-off alone is 30 s + 60 s
     assert "KFP Executor" not in result.stdout
+    assert "Writing model shards" not in result.stdout  # prepare's save bar
     assert "Traceback" not in result.stdout + result.stderr
