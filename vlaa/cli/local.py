@@ -97,7 +97,7 @@ def _print_summary(summary: dict[str, Any], output: Path) -> None:
             results.add_row(key.replace("_", " "), _fmt(value))
         console.print(results)
         report = summary["artifacts"].get("compare.report")
-        console.print(f"comparison report: {report}")
+        console.print(f"comparison report: {report}", soft_wrap=True)  # a path whole
         console.print(f"total {summary['seconds']:.0f} s; details in {output / 'run.json'}")
         return
     results.add_row("eval accuracy, base model", _fmt(metrics["accuracy_before"]))
