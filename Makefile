@@ -7,7 +7,16 @@ OUTPUT ?= runs/local
 
 .PHONY: setup run test lint lint-imports compile docs bench clean images images-lock
 
+# pyproject's requires-python; checked before anything is created, and a venv left by another
+# Python (or broken half-way) is recreated instead of failing the same way every time.
+PY_OK := import sys; sys.exit(sys.version_info[:2] != (3, 11))
+
 $(BIN)/vlaa: pyproject.toml
+	@$(PYTHON) -c '$(PY_OK)' 2>/dev/null || { echo "error: VLAA-Thinker needs Python 3.11, \
+	but $(PYTHON) is $$($(PYTHON) --version 2>&1 || echo missing); run e.g. \
+	'make $(or $(MAKECMDGOALS),setup) PYTHON=python3.11'"; exit 1; }
+	@if [ -e $(VENV) ] && ! $(BIN)/python -c '$(PY_OK)' 2>/dev/null; then \
+	echo "$(VENV) is broken or was made by another Python: recreating it"; rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch/torchvision first, pinned: these builds lie on the machine's disk (no multi-GB download).
@@ -54,5 +63,6 @@ images:
 images-lock: setup
 	VENV=$(VENV) images/lock-requirements.sh
 
+# Everything `make run` / `make test` create, the venv included (they recreate it).
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache $(VENV)

@@ -35,6 +35,18 @@ class TaskIO:
         """Local path of an input or output artifact."""
         return Path(self.artifact(name).path)
 
+    def output_file(self, name: str, suffix: str) -> Path:
+        """Local path of the one-file output artifact ``name``, its URI ending in ``suffix``
+        (``.html``, ``.md``, ``.json``) so a downloaded copy opens by type. KFP keeps the URI a
+        component leaves on an output artifact: the executor writes ``artifact.uri`` to the
+        executor output (kfp/dsl/executor.py, ``write_executor_output``), the v2 launcher takes
+        it (``mergeRuntimeArtifacts``) and uploads the file from that URI's local path
+        (kubeflow/pipelines backend/src/v2/component/launcher_v2.go); downstream tasks get it."""
+        artifact = self.artifact(name)
+        if not artifact.uri.endswith(suffix):
+            artifact.uri += suffix
+        return Path(artifact.path)
+
     def optional_path(self, name: str) -> Path | None:
         """Path of an optional input artifact, ``None`` when it was not connected."""
         return self.path(name) if name in self else None

@@ -3,6 +3,7 @@ SubprocessRunner."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -11,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from kfp import local
+from kfp.dsl.graph_component import GraphComponent
 
 from vlaa.errors import UserError
 from vlaa.evaluation.compare import ARMS
 from vlaa.parameters import RunParameters
 from vlaa.pipelines import kubernetes
 from vlaa.pipelines.names import STUDY, THINKER, pipeline_name
+from vlaa.pipelines.quiet import quiet_task_logs
 from vlaa.pipelines.sft_vs_rl import vlaa_sft_vs_rl
 from vlaa.pipelines.vlaa_thinker import vlaa_thinker
 from vlaa.stages import EVENTS_ENV, read_events
@@ -37,10 +40,27 @@ def kfp_arguments(params: RunParameters, pipeline: str = THINKER) -> dict[str, A
     return arguments
 
 
-def run_local(params: RunParameters, output_dir: Path, pipeline: str = THINKER) -> dict[str, Any]:
-    """Run the whole DAG; write ``run.json`` in ``output_dir`` and return its content."""
+def built_for_local(pipeline: GraphComponent) -> GraphComponent:
+    """``pipeline`` built again with :func:`kubernetes.local_run` set, so its tasks carry no
+    retry policy. KFP builds a pipeline's graph once, when ``@dsl.pipeline`` decorates it
+    (kfp/dsl/graph_component.py, ``GraphComponent.__init__`` calls the function), and its local
+    runner honours ``set_retry`` (kfp/local/orchestrator/task_executor.py): the graph built at
+    import would retry a failing local task after 30 s and 60 s."""
+    with kubernetes.local_run():
+        return GraphComponent(
+            component_spec=copy.deepcopy(pipeline.component_spec),
+            pipeline_func=pipeline.pipeline_func,
+            pipeline_config=pipeline.pipeline_config,
+        )
+
+
+def run_local(
+    params: RunParameters, output_dir: Path, pipeline: str = THINKER, verbose: bool = False
+) -> dict[str, Any]:
+    """Run the whole DAG; write ``run.json`` in ``output_dir`` and return its content.
+    ``verbose`` shows KFP's executor logs and library warnings (hidden otherwise)."""
     pipeline = pipeline_name(pipeline)
-    pipeline_function = vlaa_thinker if pipeline == THINKER else vlaa_sft_vs_rl
+    pipeline_function = built_for_local(vlaa_thinker if pipeline == THINKER else vlaa_sft_vs_rl)
     output_dir = output_dir.resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     events_path = output_dir / "events.jsonl"
@@ -60,7 +80,7 @@ def run_local(params: RunParameters, output_dir: Path, pipeline: str = THINKER) 
         # Resource and placement settings are for the cluster (pipelines/kubernetes.py).
         warnings.filterwarnings("ignore", message=".*no effect in the current local runner.*")
         try:
-            with kubernetes.local_run():
+            with quiet_task_logs(verbose):
                 pipeline_function(**kfp_arguments(params, pipeline))
         except RuntimeError as failure:
             error = str(failure)

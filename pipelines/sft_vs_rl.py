@@ -1,6 +1,6 @@
 """vlaa-sft-vs-rl: the paper's study, every arm from one dataset build, compared in one report.
 
-Arms (PAPER.md, "SFT or RL?"): the base model, SFT only, GRPO only (from the base model) and
+Arms (the paper, "SFT or RL?"): the base model, SFT only, GRPO only (from the base model) and
 SFT then GRPO. Each arm is evaluated on the same held-out split; ``compare`` writes one table
 and one figure (accuracy per arm, the GRPO arms' reward and response-length curves). The SFT
 subset is the ``sft`` group's business (e.g. ``subset_size``), shared by both SFT arms
@@ -25,11 +25,16 @@ from vlaa.pipelines.kubernetes import (
     configure,
 )
 from vlaa.pipelines.names import STUDY
+from vlaa.pipelines.run_form import run_form
 
+SUMMARY = "Every arm of the study from one dataset build, evaluated and compared."
 PIPELINE_NAME = STUDY
 
 
 @dsl.pipeline(name=PIPELINE_NAME, description=__doc__.splitlines()[0])
+@run_form(
+    "Every arm of the study from one dataset build, evaluated and compared."
+)  # the run form's descriptions (pipelines/run_form.py)
 def vlaa_sft_vs_rl(
     base_model: str = "tiny",
     data: dict = {},  # noqa: B006 - KFP parameters are declared with literal defaults

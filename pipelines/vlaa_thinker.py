@@ -26,7 +26,9 @@ from vlaa.pipelines.kubernetes import (
     configure,
 )
 from vlaa.pipelines.names import THINKER
+from vlaa.pipelines.run_form import run_form
 
+SUMMARY = "Build the dataset, train (SFT and/or GRPO), evaluate and publish one model."
 PIPELINE_NAME = THINKER
 
 
@@ -62,6 +64,9 @@ def _train_tail(init_model, data, base_eval, params: dict, arm: str, cluster: Cl
 
 
 @dsl.pipeline(name=PIPELINE_NAME, description=__doc__.splitlines()[0])
+@run_form(
+    "Build the dataset, train (SFT and/or GRPO), evaluate and publish one model."
+)  # the run form's descriptions (pipelines/run_form.py)
 def vlaa_thinker(
     base_model: str = "tiny",
     grpo_init: str = "sft",

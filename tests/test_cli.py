@@ -77,6 +77,13 @@ def test_help_of_each_command_explains_every_option(name: str) -> None:
             assert any(opt in text for opt in parameter.opts), f"{name}: {parameter.opts}"
 
 
+@pytest.mark.parametrize("name", [*COMMANDS, None])
+def test_help_shows_flags_without_a_value_type(name: str | None) -> None:
+    result = _invoke(*([name] if name else []), "--help")
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output  # a flag takes no value
+
+
 class PipelineCalls(list):
     """Validated parameters handed to the local run, and which pipeline each call named."""
 
@@ -92,7 +99,9 @@ def pipeline_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
     calls = PipelineCalls()
 
-    def refuse(params: Any, output: Path, pipeline: str = "vlaa-thinker") -> dict[str, Any]:
+    def refuse(
+        params: Any, output: Path, pipeline: str = "vlaa-thinker", verbose: bool = False
+    ) -> dict[str, Any]:
         calls.append(params)
         calls.pipelines.append(pipeline)
         raise RuntimeError("the pipeline must not start for invalid parameters")
@@ -106,6 +115,7 @@ def test_run_without_local_fails_clearly(tmp_path: Path) -> None:
     result = _invoke("run", "--output", str(tmp_path / "out"))
     _assert_clean_failure(result)
     assert "only --local runs" in _plain(result.output)
+    assert "`vlaa submit`" in _plain(result.output)
     assert not (tmp_path / "out").exists()
 
 
@@ -164,6 +174,19 @@ def test_compile_writes_the_pipeline(tmp_path: Path) -> None:
     spec = next(yaml.safe_load_all(target.read_text()))
     assert spec["pipelineInfo"]["name"] == "vlaa-thinker"
     assert "comp-grpo" in spec["components"]
+
+
+@pytest.mark.parametrize("name", ["sft-vs-rl", "vlaa-sft-vs-rl", "thinker"])
+def test_compile_writes_each_pipeline_to_its_own_default_file(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = _invoke("compile", "--pipeline", name)
+    assert result.exit_code == 0, result.output
+    written = list((tmp_path / "pipelines" / "compiled").iterdir())
+    full = "vlaa-thinker" if name == "thinker" else "vlaa-sft-vs-rl"
+    assert [path.name for path in written] == [f"{full}.yaml"]  # never the other's file
+    assert next(yaml.safe_load_all(written[0].read_text()))["pipelineInfo"]["name"] == full
 
 
 def test_compile_refuses_an_unknown_pipeline(tmp_path: Path) -> None:

@@ -24,12 +24,22 @@ class ConfigError(UserError, ValueError):
 USER_ERROR_TYPES: tuple[type[BaseException], ...] = (UserError, ValidationError, FileNotFoundError)
 
 
+def error_text(error: BaseException) -> str:
+    """The message of ``error`` as written: ``str(KeyError("x 'y'"))`` is the repr of its
+    argument (quoted and escaped), so a KeyError gives its argument itself."""
+    if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error)
+
+
 def describe_validation_error(error: ValidationError, parameter: str) -> str:
     """'sft.learning_rat: unknown parameter' style lines, naming the pipeline parameter."""
     lines = []
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"])
         message = "unknown parameter" if item["type"] == "extra_forbidden" else item["msg"]
-        value = "" if item["type"] == "extra_forbidden" else f" (got {item.get('input')!r})"
+        # A whole mapping or list (a model-level check's input) is the user's config: not echoed.
+        shown = item["type"] != "extra_forbidden" and not isinstance(item.get("input"), dict | list)
+        value = f" (got {item.get('input')!r})" if shown else ""
         lines.append(f"{parameter}.{where}: {message}{value}")
     return "; ".join(lines)

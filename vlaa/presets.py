@@ -1,4 +1,4 @@
-"""Named parameter sets. ``paper`` is every step's defaults (PAPER.md at full scale);
+"""Named parameter sets. ``paper`` is every step's defaults (the paper's settings at full scale);
 ``local-cpu`` shrinks the run so the whole DAG finishes in minutes on 2 CPU cores with the tiny
 model and still visibly learns."""
 

@@ -1,4 +1,4 @@
-"""The system prompts of training and evaluation (PAPER.md, "System prompt")."""
+"""The system prompts of training and evaluation (the paper, "System prompt")."""
 
 SYSTEM_PROMPT = (
     "You are a helpful reasoning assistant. Given an image and a question, first think about "

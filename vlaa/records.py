@@ -1,4 +1,4 @@
-"""The record contract shared by every step (DESIGN.md, "Contracts").
+"""The record contract shared by every step.
 
 One record is one line of a split's ``records.jsonl``. Images are stored beside it under the
 split's image root and referenced by a relative path that never escapes that root.

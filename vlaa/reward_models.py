@@ -1,6 +1,6 @@
 """Reward models S(image, question, answer) -> float for the ``open`` reward type.
 
-PAPER.md ("GRPO with the mixed reward"): an ``open`` sample's answer y_hat and its reference y
+The paper ("GRPO with the mixed reward"): an ``open`` sample's answer y_hat and its reference y
 are both scored by a reward model, R = 1 - exp(-(S(y_hat) - S(y)) * beta) if S(y_hat) > S(y)
 else 0 (``vlaa.rewards.open_reward``), and the reward model is offloaded to CPU between scoring
 phases. Every scorer here is an ``vlaa.rewards.OpenScorer`` (``scorer(image, question,

@@ -15,7 +15,7 @@ from typing import Any
 
 TRL_VERSION = "1.16.0"  # the TRL the defaults below were read from (pyproject pins it)
 
-# PAPER.md, "GRPO with the mixed reward": group size 4, temperature 0.8.
+# The paper, "GRPO with the mixed reward": group size 4, temperature 0.8.
 PAPER_GRPO = {"num_generations": 4, "temperature": 0.8}
 
 # trl.GRPOConfig field defaults that change what a step costs or how weights move.
@@ -80,7 +80,7 @@ PROJECT_EVAL_DEFAULTS: dict[str, Any] = {
 # preprocessor_config.json max_pixels); what a page costs when nothing caps it.
 QWEN_DEFAULT_MAX_PIXELS = 12_845_056
 
-# Size of the RL split the paper trains GRPO on (PAPER.md: 49 rollouts of 512 prompts).
+# Size of the RL split the paper trains GRPO on (49 rollouts of 512 prompts).
 PAPER_RL_PROMPTS = 25_000
 PAPER_GPUS = 8
 

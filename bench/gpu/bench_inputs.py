@@ -62,7 +62,7 @@ def image_tokens(width: int, height: int, max_pixels: int) -> int:
 
 
 def noise_image(size: tuple[int, int], seed: int) -> Image.Image:
-    """Random RGB pixels: never all zeros (METHOD.md), and resized exactly like a scan."""
+    """Random RGB pixels: never all zeros (a degenerate input), and resized exactly like a scan."""
     width, height = size
     pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
     return Image.fromarray(pixels)

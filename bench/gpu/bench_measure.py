@@ -1,7 +1,7 @@
 """Timing, memory, FLOPs and weight-change measurements for the GPU benchmark.
 
 Timing: CUDA work is asynchronous, so every clock read is preceded by
-``torch.cuda.synchronize()`` (METHOD.md: synchronize before reading a host clock).
+``torch.cuda.synchronize()`` (synchronize before reading a host clock).
 Memory: ``torch.cuda.max_memory_allocated`` since the phase's ``reset_peak_memory_stats``;
 on CPU the process's peak resident set (it cannot be reset, so it only grows).
 FLOPs (the usual model-FLOPs convention, attention scores and activation recompute left out):

@@ -35,7 +35,7 @@ def run(arguments: Mapping[str, Any]) -> None:
             card_dir,
             run_id=io.param("run_id") or "local",
         )
-        shutil.copyfile(card_dir / "data_card.md", io.path("data_card"))
+        shutil.copyfile(card_dir / "data_card.md", io.output_file("data_card", ".md"))
         dataset_hash = hash_splits(io.path("sft_split"), io.path("rl_split"), io.path("eval_split"))
         (card_dir / "dataset.json").write_text(json.dumps({"dataset_hash": dataset_hash}))
         io.artifact("card_files").metadata["dataset_hash"] = dataset_hash

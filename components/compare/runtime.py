@@ -19,7 +19,7 @@ from vlaa.stages import stage
 def run(arguments: Mapping[str, Any]) -> None:
     """Compare the arms; write the Markdown report and the HTML page, log the numbers."""
     io = TaskIO(arguments)
-    report, page = io.path("report"), io.path("page")
+    report, page = io.output_file("report", ".md"), io.output_file("page", ".html")
     with stage("compare") as recorder:
         work = report.parent / "compare-work"
         result = compare(

@@ -25,6 +25,10 @@ def run(arguments: Mapping[str, Any]) -> None:
         config = EvaluateStepConfig.model_validate(io.param("config"))
         report = evaluate_model(io.path("model"), io.path("eval_split"), config)
         report.label = label
+        # File names by type (TaskIO.output_file); later io.path calls see the same names.
+        io.output_file("report", ".json")
+        io.output_file("report_markdown", ".md")
+        io.output_file("report_html", ".html")
         write_report(report, io.path("report"))
         base_path = io.optional_path("base_report")
         write_reports(

@@ -52,7 +52,7 @@ def run(arguments: Mapping[str, Any]) -> None:
             f"GRPO ({arm}) reward, KL and response length",
             {k: summary[k] for k in ("steps", "reward_first", "reward_last", "final_beta")},
         )
-        io.path("curves").write_text(page, encoding="utf-8")
+        io.output_file("curves", ".html").write_text(page, encoding="utf-8")
         report.artifacts.update(
             model=str(io.path("model")),
             curves=str(io.path("curves")),

@@ -56,10 +56,12 @@ def run(arguments: Mapping[str, Any]) -> None:
             base_metrics=read_report(io.path("base_report"), missing_ok=True),
         )
         published = io.artifact("published")
-        Path(published.path).write_text(result.model_dump_json(indent=2))
+        io.output_file("published", ".json").write_text(result.model_dump_json(indent=2))
         published.metadata.update(result.model_dump(exclude={"files"}))
         card_key = version_prefix(config.model_name, result.version) + MODEL_CARD
-        io.path("model_card").write_bytes(open_store(config.store_uri).get_bytes(card_key))
+        io.output_file("model_card", ".md").write_bytes(
+            open_store(config.store_uri).get_bytes(card_key)
+        )
         recorder.metrics.update(
             {"version": result.version, "promoted": result.promoted, "resumed": result.resumed}
         )

@@ -182,6 +182,9 @@ def test_local_run_grpo_from_sft_publishes_a_working_model(
     assert manifest["lineage"]["base_model"] == "tiny"
     assert manifest["lineage"]["base_model_source"]["kind"] == "tiny"
     assert manifest["lineage"]["dataset_hash"]
+    card = (version_dir / "README.md").read_text()
+    assert "### 1. SFT" in card and "### 2. GRPO" in card  # both stages' settings
+    assert "| base model | tiny |" in card
     published = {entry["path"] for entry in manifest["files"]}
     assert "config.json" in published and "README.md" in published
     assert any(path.endswith(".safetensors") for path in published)

@@ -448,6 +448,8 @@ def test_secrets_are_scrubbed_everywhere(model_dir: Path, store_dir: Path) -> No
         ("max_new_tokens", False),
         ("tokenizer_name", False),
         ("learning_rate", False),
+        ("key", False),  # a toleration's or selector's key: nvidia.com/gpu
+        ("ssh_key", True),
     ],
 )
 def test_looks_secret(name: str, secret: bool) -> None:

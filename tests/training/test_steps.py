@@ -94,6 +94,8 @@ def test_grpo_logs_reward_and_kl_and_writes_a_loadable_model(
         }  # the types this split holds
     assert summary["reward_first"] is not None and summary["reward_last"] is not None
     assert 0.0 <= summary["reward_first"] <= 1.0
+    # A base model carries no training record; an SFT model's would ride along (the card).
+    assert summary["stage"] == "grpo" and summary["init_training"] is None
     # Loadable. A random model earns no reward, so every advantage is 0 and the weights do not
     # move: this test checks the plumbing; the SFT test checks what trains and what is frozen.
     assert set(_weights(output)) == set(_weights(tiny_model_dir))

@@ -1,4 +1,4 @@
-"""The paper's evaluation protocol and its published numbers (PAPER.md, "Evaluation").
+"""The paper's evaluation protocol and its published numbers (arXiv 2504.11468, "Evaluation").
 
 The paper evaluates with VLMEvalKit: no custom prompt (each benchmark's own prompt,
 ``vlaa.benchmarks.vlmevalkit``), the training system prompt, greedy
@@ -70,7 +70,7 @@ HEADLINE_METRICS: dict[str, str] = {
     "logicvista": "accuracy",
 }
 
-# PAPER.md's headline table, in percent as published, for charts next to our own runs.
+# The paper's headline table, in percent as published, for charts next to our own runs.
 PAPER_RESULTS_PERCENT: dict[str, dict[str, float]] = {
     "Qwen2.5-VL-3B": {
         "mathvista": 61.2,

@@ -35,6 +35,12 @@ def run(
             "(the study: base, SFT only, GRPO only, SFT then GRPO, compared)."
         ),
     ] = "thinker",
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", help="Show KFP's executor logs and library warnings (hidden by default)."
+        ),
+    ] = False,
 ) -> None:
     """Run a whole DAG on this machine: vlaa-thinker (default) or the vlaa-sft-vs-rl study."""
     if not local:
@@ -59,7 +65,7 @@ def run(
         # Imported after validation: KFP and the pipelines take seconds to load.
         from vlaa.pipelines.local_run import run_local
 
-        summary = run_local(validated, output, chosen)
+        summary = run_local(validated, output, chosen, verbose)
         _print_summary(summary, output)
 
     guarded(action)
@@ -91,7 +97,7 @@ def _print_summary(summary: dict[str, Any], output: Path) -> None:
             results.add_row(key.replace("_", " "), _fmt(value))
         console.print(results)
         report = summary["artifacts"].get("compare.report")
-        console.print(f"comparison report: {report}")
+        console.print(f"comparison report: {report}", soft_wrap=True)  # a path whole
         console.print(f"total {summary['seconds']:.0f} s; details in {output / 'run.json'}")
         return
     results.add_row("eval accuracy, base model", _fmt(metrics["accuracy_before"]))
@@ -105,10 +111,16 @@ def _print_summary(summary: dict[str, Any], output: Path) -> None:
 
 @app.command("compile")
 def compile_command(
-    output: Annotated[Path, typer.Option(help="Where to write the KFP IR YAML.")] = Path(
-        "pipelines/compiled/vlaa-thinker.yaml"
-    ),
-    pipeline: Annotated[str, typer.Option(help="Pipeline to compile.")] = "vlaa-thinker",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write it (default: pipelines/compiled/PIPELINE.yaml, or "
+            "PIPELINE.kubernetes.yaml with --kubernetes-manifest)."
+        ),
+    ] = None,
+    pipeline: Annotated[
+        str, typer.Option(help="Pipeline to compile: thinker or sft-vs-rl (or the full name).")
+    ] = "vlaa-thinker",
     kubernetes_manifest: Annotated[
         bool,
         typer.Option(
@@ -127,11 +139,15 @@ def compile_command(
 ) -> None:
     """Compile a pipeline to KFP IR YAML (upload it in the Kubeflow UI), or to Kubernetes
     Pipeline / PipelineVersion resources for `kubectl apply`."""
+    from vlaa.pipelines.names import pipeline_name
+
+    name = guarded(lambda: pipeline_name(pipeline))
+    # Each pipeline has its own default file: compiling one never overwrites the other.
+    suffix = ".kubernetes.yaml" if kubernetes_manifest else ".yaml"
+    target = output or Path("pipelines/compiled") / f"{name}{suffix}"
     from vlaa.pipelines.compile import compile_pipeline
 
-    path = guarded(
-        lambda: compile_pipeline(pipeline, output, kubernetes_manifest, namespace, version)
-    )
+    path = guarded(lambda: compile_pipeline(name, target, kubernetes_manifest, namespace, version))
     console.print(f"wrote {path}")
 
 

@@ -63,7 +63,10 @@ def build_dataset_command(
     config: ConfigOption = None,
     rebuild_teacher_cache: Annotated[
         bool,
-        typer.Option(help="Move a damaged LLM-teacher cache aside and start a fresh one."),
+        typer.Option(
+            "--rebuild-teacher-cache",
+            help="Move a damaged LLM-teacher cache aside and start a fresh one.",
+        ),
     ] = False,
 ) -> None:
     """Build the dataset splits and data card (the build_dataset step, without KFP)."""
@@ -71,7 +74,7 @@ def build_dataset_command(
     from vlaa.data.engine import build_dataset
 
     def action() -> Any:
-        step_config = load_step_config(BuildDatasetConfig, config)
+        step_config = load_step_config(BuildDatasetConfig, config, "data")
         if rebuild_teacher_cache and step_config.llm_teacher is not None:
             step_config.llm_teacher = {**step_config.llm_teacher, "rebuild_cache": True}
         return build_dataset(
@@ -87,7 +90,9 @@ def _train(stage: str, init_model: Path, train: Path, output: Path, config: Path
 
     config_class, train_function = training_step(stage)
     summary = guarded(
-        lambda: train_function(init_model, train, output, load_step_config(config_class, config))
+        lambda: train_function(
+            init_model, train, output, load_step_config(config_class, config, stage)
+        )
     )
     console.print({k: v for k, v in summary.items() if k != "config"})
 
@@ -127,7 +132,9 @@ def evaluate_command(
     from vlaa.evaluation.report import write_report
 
     result = guarded(
-        lambda: evaluate_model(model, eval_split, load_step_config(EvaluateStepConfig, config))
+        lambda: evaluate_model(
+            model, eval_split, load_step_config(EvaluateStepConfig, config, "evaluate")
+        )
     )
     write_report(result, report)
     console.print(result.metrics)
@@ -155,7 +162,7 @@ def publish_command(
         base = read_report(base_metrics) if base_metrics else None
         return publish(
             model,
-            load_step_config(PublishConfig, config),
+            load_step_config(PublishConfig, config, "publish"),
             report,
             {},
             {},

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,6 +18,13 @@ from vlaa.data.sources import SourceSpec
 from vlaa.data.synthetic import SyntheticConfig, SyntheticMix
 
 SYNTHETIC = "synthetic"
+
+
+def default_teacher_cache() -> str:
+    """``$XDG_CACHE_HOME/vlaa/teacher`` (``~/.cache/vlaa/teacher``): the LLM-teacher response
+    cache when neither the config nor ``VLAA_TEACHER_CACHE_DIR`` names one."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return str(root / "vlaa" / "teacher")
 
 
 class BuildDatasetConfig(BaseModel):
@@ -111,6 +119,7 @@ class BuildDatasetConfig(BaseModel):
         if not self.llm_teacher:
             raise ValueError("teacher 'llm' needs `llm_teacher` (endpoints of the four steps)")
         fields = dict(self.llm_teacher)
-        # On a cluster the cache lives on the vlaa-teacher-cache volume (manifests/base/teacher).
-        fields.setdefault("cache_dir", os.environ.get(TEACHER_CACHE_ENV, ""))
+        # On a cluster the cache lives on the vlaa-teacher-cache volume (manifests/base/teacher);
+        # elsewhere in the user's cache folder, so a config without `cache_dir` works as written.
+        fields.setdefault("cache_dir", os.environ.get(TEACHER_CACHE_ENV) or default_teacher_cache())
         return LLMTeacherConfig.model_validate(fields)

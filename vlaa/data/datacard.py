@@ -19,7 +19,7 @@ from vlaa.records import SPLITS
 DATA_CARD_JSON = "data_card.json"
 DATA_CARD_MD = "data_card.md"
 
-# PAPER.md Table 1 (counts after the pipeline, SFT / RL) by source reader kind, shown beside
+# The paper's Table 1 (counts after the pipeline, SFT / RL) by source reader kind, shown beside
 # a build's own counts; None where the paper has no SFT samples of that source.
 PAPER_COUNTS: dict[str, tuple[int | None, int]] = {
     "clevr_math": (5_923, 2_000),

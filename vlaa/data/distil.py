@@ -1,5 +1,5 @@
 """Steps 2-6 of the data pipeline over a stream of records: caption, reason, rewrite (15-word
-filter), verify (Yes/No), then the aha split (PAPER.md, "The six-step data pipeline").
+filter), verify (Yes/No), then the aha split (the paper, "The six-step data pipeline").
 
 Records are processed concurrently (``max_in_flight`` at a time; the teacher's endpoints bound
 the calls themselves) and handed to ``emit`` in input order, so the output of a build does not

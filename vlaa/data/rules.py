@@ -1,4 +1,4 @@
-"""The deterministic rules of the data engine (PAPER.md, "The six-step data pipeline").
+"""The deterministic rules of the data engine (the paper, "The six-step data pipeline").
 
 Small pure functions, shared by the dataset builder and any teacher (offline or LLM), so every
 path applies the same aha keywords, rewrite limit, verdict parsing and answer normalisation.
@@ -129,7 +129,7 @@ def dedup_key(image_bytes_hash: str, question: str) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-# Extra RL cleaning (PAPER.md): a math answer that only gives the unknown coefficients
+# Extra RL cleaning (the paper): a math answer that only gives the unknown coefficients
 # ("a = -5") where the question asks for the whole expression ("What is the function's
 # equation?") is rewritten into that expression, taken from the problem's own template.
 _ASKS_FOR_EXPRESSION_RE = re.compile(

@@ -6,7 +6,7 @@ person can act on. The reason codes are stable: dashboards and alerts group by t
 Beyond the record contract, a row must not break or bloat training (issue 15), within the
 build's ``InputLimits``: a question of at most ``max_question_chars``; finite numbers only,
 anywhere in the row (``non_finite_number``: NaN is written back as ``null``); an ``iou`` box
-inside the image in the project's normalised [0, 1] coordinates (PAPER.md, "iou") with an area
+inside the image in the project's normalised [0, 1] coordinates (the paper, "iou") with an area
 (``box_out_of_range``, ``invalid_box``); a ``digit`` answer the digit verifier can read; an
 ``mcq`` answer among the options the question lists (``answer_not_option``); and an image
 within the byte, pixel and aspect-ratio caps (``vlaa.data.image_guard``).

@@ -1,6 +1,6 @@
 """Evaluation: the synthetic eval split and, when configured, the paper's reasoning benchmarks.
 
-The paper's protocol (PAPER.md, "Evaluation"): each benchmark's VLMEvalKit prompt (config
+The paper's protocol ("Evaluation"): each benchmark's VLMEvalKit prompt (config
 ``prompt_style``), the training system prompt (``system_prompt``), greedy decoding, at
 most ``max_new_tokens`` (800) new tokens, images capped at ``max_pixels`` (256*32*32); the
 answer is the text inside ``<answer>`` or else the raw text. The synthetic split is scored with

@@ -212,7 +212,7 @@ def _protocol_lines(report: EvalReport, paper_reference: str | None) -> list[str
         )
     if paper_reference is not None:
         lines.append(
-            f"Paper rows: {' and '.join(PAPER_ROWS[paper_reference])} (PAPER.md, evaluated "
+            f"Paper rows: {' and '.join(PAPER_ROWS[paper_reference])} (the paper, evaluated "
             "with VLMEvalKit; their average here is over the benchmarks of this run)."
         )
     return lines

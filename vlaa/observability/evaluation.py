@@ -1,6 +1,6 @@
 """Evaluation scores to the Pushgateway: one ``vlaa_eval_score`` series per model and metric.
 
-DESIGN.md asks for eval scores per benchmark next to the training curves. An evaluation is a
+Eval scores per benchmark belong next to the training curves. An evaluation is a
 short batch job, so its scores are pushed once (no /metrics port), grouped like training runs
 by ``run_id``/``stage``/``arm`` with ``stage="evaluate"`` and ``arm`` = the evaluated model's
 label (``base``, ``trained``, ``sft``, ``grpo``, ``sft-grpo``). Best effort, like all metrics.

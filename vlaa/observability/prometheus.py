@@ -1,6 +1,6 @@
 """Training metrics in a private Prometheus registry, a /metrics server and a Pushgateway pusher.
 
-Every series carries the labels ``run_id``, ``stage`` and ``arm`` (DESIGN.md, "Contracts");
+Every series carries the labels ``run_id``, ``stage`` and ``arm``;
 the per-type reward series add ``reward_type``. Everything here is best effort: a failure to
 serve or to push is logged and counted, never raised. Pushing is in
 :mod:`vlaa.observability.pushing`.

@@ -44,6 +44,8 @@ def looks_secret(name: str) -> bool:
     """
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
     words = [word for word in re.split(r"[^a-z0-9]+", spaced) if word]
+    if words in (["key"], ["keys"]):
+        return False  # a bare `key` names something (a toleration's `nvidia.com/gpu`), not a secret
     return any(
         word.endswith(_SECRET_WORD_ENDINGS) or any(s in word for s in _SECRET_SUBSTRINGS)
         for word in words
@@ -168,6 +170,23 @@ def _basis_line(basis: str) -> str:
     return f"Gate basis: `{basis}` ({what})."
 
 
+def _training_sections(train_config: dict[str, Any]) -> list[str]:
+    """One block per training stage, first stage first: a GRPO record carries the record of
+    the model it started from (``init_training``, e.g. the SFT run) and so on down."""
+    stages: list[dict[str, Any]] = []
+    record: Any = train_config
+    while isinstance(record, dict) and record:
+        stages.insert(0, {k: v for k, v in record.items() if k != "init_training"})
+        record = record.get("init_training")
+    sections = []
+    for number, stage in enumerate(stages, 1):
+        name = str(stage.get("stage", "training")).upper()
+        config_yaml = yaml.safe_dump(stage, sort_keys=True, allow_unicode=True).strip()
+        title = f"### {number}. {name}" if len(stages) > 1 else ""
+        sections.append(f"{title}\n\n```yaml\n{config_yaml}\n```".strip())
+    return sections or ["```yaml\n{}\n```"]
+
+
 def _lineage_section(lineage: dict[str, Any]) -> str:
     known = {
         "pipeline run id": lineage.get("pipeline_run_id", lineage.get("run_id")),
@@ -198,7 +217,6 @@ def render_model_card(
         _front_matter(model_name, metrics, data_card, lineage), sort_keys=False, allow_unicode=True
     )
     metric_rows = list(flatten(metrics))
-    config_yaml = yaml.safe_dump(train_config, sort_keys=True, allow_unicode=True).strip()
     sections = [
         f"---\n{front}---",
         f"# {model_name} ({version})",
@@ -211,7 +229,7 @@ def render_model_card(
         *([_basis_line(gate_basis)] if gate_basis else []),
         *([_gate_section(gate_checks)] if gate_checks else []),
         "## Training configuration",
-        f"```yaml\n{config_yaml}\n```",
+        *_training_sections(train_config),
         "## Data",
         _data_section(data_card),
         "## Lineage",

@@ -1,7 +1,7 @@
 """Publish a model folder as the next version of the registry; promote it if it passes the gate.
 
-A failing model is still published (for comparison and audit) but never promoted (DESIGN.md,
-"Failure behaviour"). The evaluation reports arrive as :class:`~vlaa.evaluation.report.EvalReport`
+A failing model is still published (for comparison and audit) but never promoted. The
+evaluation reports arrive as :class:`~vlaa.evaluation.report.EvalReport`
 (``vlaa.evaluation.report``) or, from callers that only have numbers, as their flat metrics.
 """
 

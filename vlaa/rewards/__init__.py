@@ -1,4 +1,4 @@
-"""The mixed reward of GRPO (PAPER.md, "GRPO with the mixed reward"; DESIGN.md, "Contracts").
+"""The mixed reward of GRPO (the paper, "GRPO with the mixed reward"; records: vlaa/records.py).
 
 This package owns turning one completion into one reward: extracting the answer outside
 ``<think>`` (``extract``), the verifier of each ``reward_type`` (one module each: ``digit``,

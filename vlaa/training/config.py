@@ -2,7 +2,7 @@
 
 ``vlaa.parameters`` validates a whole run with these before anything heavy is imported; the
 training code (``vlaa.training.sft`` / ``vlaa.training.grpo``) turns them into TRL's
-``SFTConfig`` / ``GRPOConfig``. Defaults follow PAPER.md where the paper gives a value.
+``SFTConfig`` / ``GRPOConfig``. Defaults follow the paper where it gives a value.
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ class SFTStepConfig(TrainingRunFields):
 
 
 class GRPOStepConfig(TrainingRunFields):
-    """Defaults follow PAPER.md: group 4, T=0.8, rollout 512 prompts, train batch 256, KL 1e-3."""
+    """Defaults follow the paper: group 4, T=0.8, rollout 512 prompts, train batch 256, KL 1e-3."""
 
     model_config = ConfigDict(extra="forbid")
     TRAINER_KIND: ClassVar[TrainerKind] = "grpo"

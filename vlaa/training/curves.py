@@ -1,6 +1,6 @@
 """Reward / KL / response-length curves of a training log, as a PNG and a KFP HTML page.
 
-PAPER.md's finding (SFT-initialised GRPO starts higher but ends lower, with longer responses)
+The paper's finding (SFT-initialised GRPO starts higher but ends lower, with longer responses)
 is read off exactly these three curves, so every GRPO run draws them.
 """
 

@@ -152,6 +152,7 @@ def run_grpo(
     training_log = read_log(log_path)
     curves = plot_curves(training_log, work_dir / "curves.png", title="GRPO")
     summary = {
+        "stage": "grpo",
         "steps": trainer.state.global_step,
         "samples": len(dataset),
         "train_seconds": round(metrics.get("train_runtime", 0.0), 2),
@@ -164,9 +165,17 @@ def run_grpo(
         "log": str(log_path),
         "curves": str(curves),
         "config": config.model_dump(),
+        # The SFT model's own record, so the published card shows both stages' settings.
+        "init_training": _recorded_training(init_model_dir),
     }
     (output_dir / "vlaa_training.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _recorded_training(model_dir: Path) -> dict[str, Any] | None:
+    """The ``vlaa_training.json`` a trained model folder holds (None for a base model)."""
+    record = model_dir / "vlaa_training.json"
+    return json.loads(record.read_text()) if record.is_file() else None
 
 
 def _reward_funcs(config: GRPOStepConfig, dataset: Any) -> list[RewardFunc]:

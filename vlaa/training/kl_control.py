@@ -1,6 +1,6 @@
 """Adaptive KL coefficient for GRPO, as OpenRLHF runs it (the paper's GRPO is based on OpenRLHF).
 
-PAPER.md: "KL coefficient initial 1e-3 with target 5e-4". OpenRLHF's ``--init_kl_coef`` /
+The paper: "KL coefficient initial 1e-3 with target 5e-4". OpenRLHF's ``--init_kl_coef`` /
 ``--kl_target`` pair drives the proportional controller of Ziegler et al. (2019): the
 coefficient grows while the measured KL is above the target and shrinks while it is below,
 by at most 20% of ``batch / horizon`` per update. TRL's GRPOTrainer only has a fixed ``beta``,

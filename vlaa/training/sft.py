@@ -134,6 +134,7 @@ def run_sft(
         shutil.copyfile(work_dir / DROPS_FILE, output_dir / f"vlaa_{DROPS_FILE}")
     losses = [row["loss"] for row in read_log(log_path) if "loss" in row]
     summary = {
+        "stage": "sft",
         "steps": trainer.state.global_step,
         "samples": len(dataset),
         "train_seconds": round(metrics.get("train_runtime", 0.0), 2),

@@ -136,6 +136,36 @@ class LLMTeacherConfig(BaseModel):
     def endpoints(self) -> dict[TeacherStep, TeacherEndpoint]:
         return {step: self.endpoint(step) for step in TEACHER_STEPS}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pool_settings_apply_to_the_pool(cls, data: Any) -> Any:
+        """A pool setting written on one step applies to every step sharing its endpoint (the
+        documented example sets ``requests_per_minute`` on ``caption`` only, not again on
+        ``rewrite`` and ``verify``); two steps that write different values still conflict."""
+        if not isinstance(data, dict):
+            return data
+        steps = {step: data.get(step) for step in TEACHER_STEPS}
+        if not all(isinstance(fields, dict) for fields in steps.values()):
+            return data  # endpoints given as objects: each keeps its own values
+
+        def pool(fields: dict[str, Any]) -> tuple[str, Any]:
+            return (str(fields.get("base_url", "")).rstrip("/"), fields.get("api_key_env"))
+
+        written: dict[tuple[str, Any], dict[str, Any]] = {}
+        for fields in steps.values():
+            for name in POOL_SETTINGS:
+                if fields.get(name) is not None:
+                    written.setdefault(pool(fields), {}).setdefault(name, fields[name])
+        filled = dict(data)
+        for step, fields in steps.items():
+            unset = {
+                name: value
+                for name, value in written.get(pool(fields), {}).items()
+                if fields.get(name) is None
+            }
+            filled[step] = {**fields, **unset}
+        return filled
+
     @model_validator(mode="after")
     def _shared_pools_agree(self) -> LLMTeacherConfig:
         first: dict[tuple[str, str | None], tuple[TeacherStep, TeacherEndpoint]] = {}
@@ -150,6 +180,8 @@ class LLMTeacherConfig(BaseModel):
                     raise ValueError(
                         f"steps {other_step!r} and {step!r} share the endpoint "
                         f"{endpoint.base_url} (same api_key_env) and so one pool, but set "
-                        f"different {name}: {getattr(other, name)} vs {getattr(endpoint, name)}"
+                        f"different {name}: {getattr(other, name)} vs {getattr(endpoint, name)}; "
+                        f"write {name} on one of them (it applies to the whole pool) or the "
+                        "same value on both"
                     )
         return self

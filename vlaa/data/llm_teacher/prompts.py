@@ -1,4 +1,4 @@
-"""Our own versioned prompts for the four teacher steps (PAPER.md, data pipeline steps 2-5).
+"""Our own versioned prompts for the four teacher steps (the paper's data pipeline, steps 2-5).
 
 Each step has a system prompt, a builder of the OpenAI chat ``messages`` and a
 ``PROMPT_VERSIONS`` label that is part of the response-cache key: change a prompt's wording and

@@ -21,7 +21,7 @@ Assumed: an instruct record with no ``image`` field (early releases) uses
 ``allava_laion/images/<n>.jpeg``.
 
 Rows: reward type ``open``; question and answer are the instruct record's first exchange
-(``<image>`` removed). The extra context (PAPER.md step 2, "ALLaVA's original caption") is
+(``<image>`` removed). The extra context (the paper's step 2, "ALLaVA's original caption") is
 the caption record's caption in ``meta["context"]``, joined by image number. The join
 streams both files: when they list images in the same order (as released) it holds one
 caption at a time; captions met out of order wait in memory until their question comes. A

@@ -1,4 +1,4 @@
-"""What every data source reader gives the dataset builder (PAPER.md step 1, "Metadata collection").
+"""What every data source reader gives the dataset builder (the paper's step 1, metadata).
 
 A reader turns one source in its published form (a local folder, ``file://`` or ``s3://`` copy)
 into a stream of ``SourceRow`` s. The builder validates each row (fields, image path, image
@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Where a source's records may go (PAPER.md table: GeoQA170K is RL only, its captions
+# Where a source's records may go (the paper's table: GeoQA170K is RL only, its captions
 # hallucinate; every other source feeds both splits, by the aha keywords).
 Role = Literal["sft", "rl"]
 BOTH_ROLES: frozenset[str] = frozenset({"sft", "rl"})

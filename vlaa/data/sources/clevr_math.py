@@ -17,7 +17,7 @@ Assumed: ``image_index`` / ``question_index`` fields (kept in meta when present)
 split's re-rendered images (``clevr-math-test-images.zip``) unpacked to the same
 ``CLEVR_v1.0/images/test/`` folder (set ``image_dir`` otherwise); they have no scene file.
 
-Rows: reward type ``digit``, answer the count as text. The extra context (PAPER.md step 2,
+Rows: reward type ``digit``, answer the count as text. The extra context (the paper's step 2,
 "CLEVR scene synthesis info") is the image's scene rendered as text in ``meta["context"]``:
 one line per object with size, colour, material, shape and pixel position, as the released
 VLAA-Thinking records' ``rationale`` ("There are a large blue metal sphere, ...") suggests.

@@ -18,7 +18,7 @@ Rows: reward type ``mcq``; the question is the problem and its choices, without 
 ``<image>`` token, G-LLaVA's instruction or the ``Question:`` prefix (the trainer appends its
 own instruction, as the released VLAA-Thinking GeoQA records show); the answer is the option
 letter. Ids are ``geoqa170k-<image path>-<index>`` (``geoqa170k-geoqa_plus-10756-63590``) as
-in the VLAA-Thinking release. Roles: RL only (PAPER.md: its captions hallucinate).
+in the VLAA-Thinking release. Roles: RL only (the paper: its captions hallucinate).
 
 Options: ``annotation`` (default ``qa_tuning.json``), ``image_root`` (default ``images``).
 """

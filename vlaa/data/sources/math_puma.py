@@ -23,7 +23,7 @@ Rows: reward type ``math``; the answer is the text after the last ``†Answer:``
 ``Answer:``, else the last ``\\boxed{}``), trailing full stop removed, plain-text notation
 rewritten as LaTeX (``y = -5 * sin(-5 * x)`` -> ``y = -5 \\cdot \\sin(-5 \\cdot x)``; the text
 as written kept in ``meta["answer_original"]``). The extra context
-(PAPER.md step 2, "Math PUMA's text version of the problem") is ``instruction`` in
+(the paper's step 2, "Math PUMA's text version of the problem") is ``instruction`` in
 ``meta["context"]``. Ids are ``math_puma-<index>``.
 
 Options: ``annotation`` (default ``train.json``, then ``train.jsonl``), ``image_root``.

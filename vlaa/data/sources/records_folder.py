@@ -1,7 +1,7 @@
 """A folder in this project's own record format: ``records.jsonl`` plus ``images/``.
 
 This is what the build writes for each split and what the synthetic generator produces, so a
-built dataset (or any data converted to the record contract of DESIGN.md) can be read back in.
+built dataset (or any data converted to the record contract of vlaa/records.py) can be read back in.
 Lines are handed over as raw bytes, so non-UTF-8 and invalid JSON lines are quarantined by the
 builder with the same reasons as anywhere else; a line over ``limits.max_row_bytes`` is not held
 at all, it comes as a ``row_too_large`` problem.

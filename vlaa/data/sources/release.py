@@ -1,4 +1,4 @@
-"""Reader of the released VLAA-Thinking files (PAPER.md, "Released format"), source ``release``.
+"""Reader of the released VLAA-Thinking files (the paper, "Released format"), source ``release``.
 
 Layout of a downloaded copy (UCSC-VLAA/VLAA-Thinking, ``utils/download_dataset.sh``)::
 
@@ -27,7 +27,7 @@ Assumed (no sample published): the GRPO file has the same fields (``ds_answer`` 
 there: GRPO needs no reasoning); the folder names docvqa, vizwiz, coco and vg (from the download
 script) hold the DocVQA, VizWiz and LLaVA-CoT COCO / VisualGenome images; their box ground
 truths are written ``"[x1, y1, x2, y2]"`` (or a list of 4 numbers); an ``image`` written
-``images/<source>/...`` (PAPER.md's wording) means the same as ``<source>/...``. The README's
+``images/<source>/...`` (the paper's wording) means the same as ``<source>/...``. The README's
 older tree names the files ``train-sft.json`` / ``train-grpo.json``; those are read when the
 released names are absent.
 
@@ -46,7 +46,7 @@ type is ``invalid_answer``.
 
 Mapping to records (``vlaa.records.Record`` fields)
 ---------------------------------------------------
-``source`` = the ``<source>`` folder of the image path; ``reward_type`` from PAPER.md's table
+``source`` = the ``<source>`` folder of the image path; ``reward_type`` from the paper's table
 (``REWARD_TYPE_BY_FOLDER``; chartqa, downloaded by the script but absent from the table, is an
 unknown source); ``answer`` = ``gt`` (a box as 4 floats for ``iou``; the text after
 ``†Answer:`` when ``gt`` holds a worked solution, the full ``gt`` then kept in
@@ -94,7 +94,7 @@ DEFAULT_FILES: dict[str, tuple[str, ...]] = {
     "rl": (GRPO_FILE, "train-grpo.json"),
 }
 
-# Image folder -> reward type, from PAPER.md's source table.
+# Image folder -> reward type, from the paper's source table.
 REWARD_TYPE_BY_FOLDER: dict[str, str] = {
     "clevr_math": "digit",
     "geoqa170k": "mcq",
@@ -403,7 +403,7 @@ def _type_problem(released: dict[str, Any]) -> Problem | None:
 def normalise_image_path(raw: str) -> tuple[str, Problem | None]:
     """The image path relative to ``images/``: ``<source>/...``, and any problem with it.
 
-    The release writes ``clevr_math/x.png`` and ``/allava_laion/images/x.jpeg``; PAPER.md
+    The release writes ``clevr_math/x.png`` and ``/allava_laion/images/x.jpeg``; the paper
     writes ``images/<source>/...``. All three mean a file under ``<root>/images``.
     """
     if "\\" in raw:
