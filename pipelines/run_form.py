@@ -26,12 +26,13 @@ from vlaa.parameters import STEP_CONFIGS
 
 SECTIONS = ("model", "arm", "data", "training", "evaluation", "publishing", "cluster")
 # The schema behind each group parameter, where its keys are documented field by field.
+# docs/parameters.md is generated from the same schemas (make docs), one section per group.
 SCHEMA_FILES = {
-    "data": "vlaa/data/config.py (BuildDatasetConfig); limits: docs/data.md",
-    "sft": "vlaa/training/config.py (SFTStepConfig)",
-    "grpo": "vlaa/training/config.py (GRPOStepConfig)",
-    "evaluate": "vlaa/evaluation/config.py (EvaluateStepConfig)",
-    "publish": "vlaa/registry/config.py (PublishConfig); docs/publishing.md",
+    "data": "docs/parameters.md (BuildDatasetConfig); limits: docs/data.md",
+    "sft": "docs/parameters.md (SFTStepConfig); docs/training.md",
+    "grpo": "docs/parameters.md (GRPOStepConfig); docs/training.md",
+    "evaluate": "docs/parameters.md (EvaluateStepConfig); docs/evaluation.md",
+    "publish": "docs/parameters.md (PublishConfig); docs/publishing.md",
 }
 EMPTY_GROUP = (
     "{} keeps every default (the paper's settings); `vlaa run` and `vlaa submit` fill it from "

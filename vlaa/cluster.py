@@ -45,7 +45,7 @@ HF_SECRET = "vlaa-hf-token"
 HF_SECRET_KEYS = ("HF_TOKEN",)
 # Training checkpoints: a PVC mounted in the sft/grpo pods (manifests/base/checkpoints), so a
 # retried or evicted step resumes from its last checkpoint; each step trains in its own folder
-# below VLAA_CHECKPOINT_ROOT (vlaa/components/training.py).
+# below VLAA_CHECKPOINT_ROOT (components/training.py).
 CHECKPOINT_PVC = "vlaa-checkpoints"
 CHECKPOINT_MOUNT = "/var/lib/vlaa/checkpoints"
 CHECKPOINT_ENV = "VLAA_CHECKPOINT_ROOT"

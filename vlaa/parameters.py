@@ -122,7 +122,7 @@ def validate_over_preset(user: dict[str, Any], preset_name: str) -> RunParameter
 def check_gpu_placement(gpu_type: Any, gpu_count: Any) -> tuple[str, str]:
     """``(gpu_type, gpu_count)`` as the strings the compiled pipelines take; an int count is
     accepted and converted. KFP's driver reads both as strings and, given anything else or a
-    count it cannot parse, starts the GPU steps without a GPU (vlaa/pipelines/kubernetes.py),
+    count it cannot parse, starts the GPU steps without a GPU (pipelines/kubernetes.py),
     so a bad value is refused here, before any training."""
     problems = []
     if isinstance(gpu_count, int) and not isinstance(gpu_count, bool):

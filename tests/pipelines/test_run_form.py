@@ -32,7 +32,7 @@ def test_every_input_is_described_in_the_compiled_yaml(name: str) -> None:
         if parameter in STEP_CONFIGS:
             for key in STEP_CONFIGS[parameter].model_fields:
                 assert f" {key}," in text or f" {key}." in text, (parameter, key)
-            assert "Documented in vlaa/" in text, parameter
+            assert "Documented in docs/parameters.md" in text, parameter
 
 
 def test_the_order_follows_the_users_groups() -> None:
