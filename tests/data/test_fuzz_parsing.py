@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from vlaa.data import rules
-from vlaa.data.json_array_scan import ArrayBroken, iter_array_items
+from vlaa.data import json_array_scan, rules
+from vlaa.data.json_array_scan import BLOCK_BYTES, ArrayBroken, iter_array_items
 from vlaa.data.json_bounds import depth_exceeds, parse_row
 from vlaa.data.limits import InputLimits
 from vlaa.data.validation import Rejected, Validator
@@ -96,6 +96,81 @@ def test_the_array_scanner_survives_damaged_files(data: st.DataObject) -> None:
             assert item.problem is None or item.problem[0] in PARSE_REASONS
     except ArrayBroken as broken:
         assert 0 <= broken.offset <= len(raw)
+
+
+# Items the fast path must hand to the byte scanner (limits of SMALL): NaN, 1e999, an integer
+# over 4300 digits, too deep, too large, many openers but shallow, and broken ones.
+HOSTILE_ITEMS = [
+    b"NaN",
+    b"-Infinity",
+    b"[1e999]",
+    b"1" * 5000,
+    b"[" * 9 + b"]" * 9,
+    b'{"a": ' + b"[" * 20 + b'"]"' + b"]" * 20 + b"}",
+    json.dumps("x" * 5000).encode(),
+    json.dumps([[i] for i in range(80)]).encode(),
+    '{"été": "≈ \U0001f600 \\ud83d\\ude00 \\"]"}'.encode(),  # multi-byte, escapes
+    b'{"a": 1 "b": 2}',
+    b"[1, 2}",
+    b'"\xff\xfe"',
+    b"tru",
+    b"",
+]
+
+
+def _read(data: bytes, limits: InputLimits, block: int) -> list[Any]:
+    """Items as comparable tuples, ending with the ArrayBroken's reason, offset and count."""
+    seen: list[Any] = []
+    try:
+        for item in iter_array_items(io.BytesIO(data), "item", limits, block=block):
+            seen.append((item.index, item.offset, repr(item.value), item.problem))
+    except ArrayBroken as broken:
+        seen.append((broken.reason, broken.offset, broken.items))
+    return seen
+
+
+def _no_fast_path(self: Any) -> Any:
+    return False
+    yield  # a generator, as _Scanner._window_items
+
+
+@pytest.mark.parametrize("block", [7, 64, 4096, BLOCK_BYTES])
+@pytest.mark.parametrize("limits", [SMALL, InputLimits()], ids=["small", "default"])
+@settings(FUZZ, max_examples=40)
+@given(
+    st.lists(
+        st.sampled_from(HOSTILE_ITEMS)
+        | json_values.map(lambda value: json.dumps(value, ensure_ascii=False).encode()),
+        max_size=12,
+    ),
+    st.sampled_from([b",", b", ", b",\n  ", b" ,"]),
+)
+def test_the_fast_path_reads_exactly_what_the_byte_scanner_reads(
+    block: int, limits: InputLimits, items: list[bytes], separator: bytes
+) -> None:
+    data = b"[" + separator.join(items) + b"]"
+    fast = _read(data, limits, block)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(json_array_scan._Scanner, "_window_items", _no_fast_path)
+        assert fast == _read(data, limits, block)
+
+
+def test_ordinary_items_never_reach_the_byte_scanner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release-sized array of ordinary rows (windows cut inside items at every block and
+    opener budget) is read by the fast path alone."""
+    rows = [
+        {"id": str(n), "gt": [0.1, 0.2, n], "meta": {"t": "\u00e9" * (n % 3)}, "a": "w " * n}
+        for n in range(3000)
+    ]
+    data = json.dumps(rows, indent=1).encode()
+
+    def byte_scanner(*_: Any) -> Any:
+        raise AssertionError("an ordinary item reached the byte scanner")
+
+    monkeypatch.setattr(json_array_scan._Scanner, "_close", byte_scanner)
+    items = list(iter_array_items(io.BytesIO(data), "item", InputLimits(), block=BLOCK_BYTES // 8))
+    assert [item.value for item in items] == rows
+    assert [item.offset for item in items[:2]] == [data.index(b"{"), data.index(b'{\n  "id": "1"')]
 
 
 @FUZZ

@@ -126,6 +126,10 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# The decoder ``loads`` builds, kept for the array scanner's ``raw_decode`` (same hooks).
+DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def parse_row(raw: bytes, limits: InputLimits) -> tuple[Any, Problem | None]:
     """One JSON-lines row: ``(value, None)``, or ``(None, (reason, detail))``.
 
