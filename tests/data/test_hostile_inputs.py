@@ -377,6 +377,10 @@ def test_the_documented_limits_are_the_defaults() -> None:
     import yaml
 
     page = (Path(__file__).parents[2] / "docs" / "data.md").read_text(encoding="utf-8")
-    block = page.split("```yaml", 1)[1].split("```", 1)[0]
-    documented = yaml.safe_load(block)["data"]["limits"]
+    blocks = [part.split("```", 1)[0] for part in page.split("```yaml")[1:]]
+    (documented,) = [
+        loaded["data"]["limits"]
+        for loaded in map(yaml.safe_load, blocks)
+        if isinstance(loaded, dict) and "limits" in (loaded.get("data") or {})
+    ]
     assert documented == InputLimits().model_dump()
