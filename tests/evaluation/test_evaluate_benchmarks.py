@@ -73,7 +73,7 @@ class FakeMetrics:
 
 
 def _artifact(path: Path) -> SimpleNamespace:
-    return SimpleNamespace(path=str(path))
+    return SimpleNamespace(path=str(path), uri=str(path))
 
 
 def _png_from_data_uri(text: str) -> bytes:

@@ -157,7 +157,9 @@ def test_a_registry_file_that_fails_its_manifest_checksum(registry: Path, tmp_pa
 def test_lineage_from_prepare_reaches_the_published_card(registry: Path, tmp_path: Path) -> None:
     """prepare records the lineage on its model artifact; sft / grpo copy it onto theirs
     (components/training.py); publish writes it into the card and manifest."""
-    model = SimpleNamespace(path=str(tmp_path / "prepared"), metadata={})
+    model = SimpleNamespace(
+        path=str(tmp_path / "prepared"), uri=str(tmp_path / "prepared"), metadata={}
+    )
     out_store = tmp_path / "out"
     publish_config = {"store_uri": str(registry), "model_name": "retrained"}
     groups = {"data": {}, "sft": {}, "grpo": {}, "evaluate": {}, "publish": publish_config}
@@ -167,14 +169,24 @@ def test_lineage_from_prepare_reaches_the_published_card(registry: Path, tmp_pat
     assert (lineage["version"], lineage["alias"]) == ("v0002", "production")
 
     (tmp_path / "card").mkdir()
-    published = SimpleNamespace(path=str(tmp_path / "published.json"), metadata={})
-    card = SimpleNamespace(path=str(tmp_path / "README.md"), metadata={})
+    published = SimpleNamespace(
+        path=str(tmp_path / "published.json"), uri=str(tmp_path / "published.json"), metadata={}
+    )
+    card = SimpleNamespace(
+        path=str(tmp_path / "README.md"), uri=str(tmp_path / "README.md"), metadata={}
+    )
     run_publish(
         {
             "model": model,  # as the trained model's artifact carries it
-            "eval_report": SimpleNamespace(path=str(tmp_path / "none.json"), metadata={}),
-            "base_report": SimpleNamespace(path=str(tmp_path / "none.json"), metadata={}),
-            "card_files": SimpleNamespace(path=str(tmp_path / "card"), metadata={}),
+            "eval_report": SimpleNamespace(
+                path=str(tmp_path / "none.json"), uri=str(tmp_path / "none.json"), metadata={}
+            ),
+            "base_report": SimpleNamespace(
+                path=str(tmp_path / "none.json"), uri=str(tmp_path / "none.json"), metadata={}
+            ),
+            "card_files": SimpleNamespace(
+                path=str(tmp_path / "card"), uri=str(tmp_path / "card"), metadata={}
+            ),
             "config": {"store_uri": str(out_store), "model_name": "retrained"},
             "arm": "sft",
             "run_id": "run-3",

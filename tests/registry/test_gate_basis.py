@@ -91,18 +91,30 @@ def test_the_publish_component_reads_the_reports_and_refuses(tmp_path: Path) -> 
         write_report(report, tmp_path / f"{name}.json")
     (tmp_path / "card").mkdir()
     (tmp_path / "card" / "dataset.json").write_text(json.dumps({"dataset_hash": "sha256:d"}))
-    published = SimpleNamespace(path=str(tmp_path / "published.json"), metadata={})
+    published = SimpleNamespace(
+        path=str(tmp_path / "published.json"), uri=str(tmp_path / "published.json"), metadata={}
+    )
     run(
         {
-            "model": SimpleNamespace(path=str(make_model(tmp_path / "model")), metadata={}),
-            "eval_report": SimpleNamespace(path=str(tmp_path / "eval.json")),
-            "base_report": SimpleNamespace(path=str(tmp_path / "base.json")),
-            "card_files": SimpleNamespace(path=str(tmp_path / "card")),
+            "model": SimpleNamespace(
+                path=str(make_model(tmp_path / "model")),
+                uri=str(make_model(tmp_path / "model")),
+                metadata={},
+            ),
+            "eval_report": SimpleNamespace(
+                path=str(tmp_path / "eval.json"), uri=str(tmp_path / "eval.json")
+            ),
+            "base_report": SimpleNamespace(
+                path=str(tmp_path / "base.json"), uri=str(tmp_path / "base.json")
+            ),
+            "card_files": SimpleNamespace(path=str(tmp_path / "card"), uri=str(tmp_path / "card")),
             "config": _config(tmp_path / "registry").model_dump(),
             "arm": "sft",
             "run_id": "run-1",
             "published": published,
-            "model_card": SimpleNamespace(path=str(tmp_path / "README.md")),
+            "model_card": SimpleNamespace(
+                path=str(tmp_path / "README.md"), uri=str(tmp_path / "README.md")
+            ),
         }
     )
     assert published.metadata["promoted"] is False
