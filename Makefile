@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUTPUT ?= runs/local
 
-.PHONY: setup run test lint lint-imports compile docs bench clean images images-lock
+.PHONY: setup run test lint lint-imports compile docs bench clean images images-base images-lock
 
 $(BIN)/vlaa: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,13 +46,19 @@ bench: setup
 	$(BIN)/python bench/local_run.py
 	$(BIN)/python bench/import_time.py
 
-# Build vlaa-trainer and vlaa-tools (docker buildx); PUSH=1 pushes and writes images/images.env.
+# Build vlaa-trainer and vlaa-tools with Docker (buildx) or podman (DOCKER=podman); PUSH=1 pushes
+# and writes images/images.env. No registry: `make images-base`, then BASE_IMAGE=... (images/README.md).
 images:
 	images/build.sh
 
-# Regenerate images/requirements/*.lock from pyproject.toml's pins (uv; resolves, installs nothing).
+images-base:
+	images/bootstrap-base.sh
+
+# Regenerate images/requirements/*.lock from pyproject.toml (uv; resolves, installs nothing) and the
+# metadata snapshot tests/images/test_locks.py checks them against.
 images-lock: setup
 	VENV=$(VENV) images/lock-requirements.sh
+	VENV=$(VENV) images/lock-metadata.sh
 
 clean:
 	rm -rf runs .pytest_cache
