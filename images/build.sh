@@ -16,7 +16,8 @@
 #
 # Environment: VLAA_IMAGE_REGISTRY (ghcr.io/vlaa-thinker), VLAA_IMAGE_TAG (the package
 # version), PUSH (0), PLATFORM (linux/amd64), IMAGES ("tools trainer"), REFRESH_DIGESTS (0),
-# DOCKER, BASE_IMAGE, WHEELS, PIP_CA, PIP_INDEX_URL, BASE_LOCK, ENV_OUT.
+# DOCKER, BASE_IMAGE, WHEELS, PIP_CA, PIP_INDEX_URL, BUILD_FLAGS (more build options, e.g.
+# --no-cache), BASE_LOCK, ENV_OUT.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -104,6 +105,8 @@ if [[ -z "$PIP_CA" && -s /etc/ssl/certs/ca-certificates.crt ]]; then
 fi
 [[ -n "$PIP_CA" ]] || { PIP_CA="$tmp.ca"; : >"$PIP_CA"; }
 build_args+=(--secret "id=pip-ca,src=$PIP_CA")
+read -r -a extra_flags <<<"${BUILD_FLAGS:-}"
+build_args+=("${extra_flags[@]}")
 
 # 4. Build (and push), then record the pushed digests.
 declare -A pushed
@@ -112,7 +115,8 @@ for name in $IMAGES; do
     echo "building $ref"
     start=$SECONDS
     if [[ "$ENGINE" == podman ]]; then
-        "$DOCKER" build --platform "$PLATFORM" --file "images/$name.Dockerfile" \
+        # --format docker: the OCI format drops SHELL (bash with pipefail).
+        "$DOCKER" build --format docker --platform "$PLATFORM" --file "images/$name.Dockerfile" \
             --ignorefile "images/$name.Dockerfile.dockerignore" \
             "${build_args[@]}" --tag "$ref" .
         if [[ "$PUSH" == 1 ]]; then

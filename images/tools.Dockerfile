@@ -15,18 +15,22 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG PIP_INDEX_URL=https://pypi.org/simple
 ENV PIP_INDEX_URL=${PIP_INDEX_URL} \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# Dependencies only (cached until a lock changes): exactly tools.lock, no resolver (--no-deps),
-# then `pip check`: every installed package's requirements hold (tests/images/test_locks.py
-# checks the same offline). The lock's sdists (kfp-server-api) are built without build
+# Dependencies only (cached until a lock changes): the locked wheels found in /wheels first
+# (select_wheels.py: pip would rather download the same file from the index), then exactly
+# tools.lock, no resolver (--no-deps), then `pip check`: every installed package's requirements
+# hold (tests/images/test_locks.py checks the same offline). The lock's sdists (kfp-server-api) are built without build
 # isolation, with the venv's locked setuptools. The pip-ca secret: a CA bundle for a
 # TLS-intercepting proxy (build.sh: PIP_CA).
 RUN --mount=type=bind,source=images/requirements,target=/req \
     --mount=type=bind,source=images/wheels,target=/wheels \
+    --mount=type=bind,source=images/select_wheels.py,target=/select_wheels.py \
     --mount=type=secret,id=pip-ca \
     if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
     && python3.11 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --find-links /wheels \
         -r /req/build-constraints.txt \
+    && /opt/venv/bin/python /select_wheels.py /req/tools.lock /wheels \
+        | xargs --no-run-if-empty /opt/venv/bin/pip install --no-cache-dir --no-deps --no-index \
     && /opt/venv/bin/pip install --no-cache-dir --find-links /wheels --no-deps \
         --no-build-isolation -r /req/tools.lock \
     && /opt/venv/bin/pip check

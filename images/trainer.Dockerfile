@@ -25,11 +25,14 @@ ENV PIP_INDEX_URL=${PIP_INDEX_URL} \
 # zero*.json need none). The pip-ca secret: see tools.Dockerfile.
 RUN --mount=type=bind,source=images/requirements,target=/req \
     --mount=type=bind,source=images/wheels,target=/wheels \
+    --mount=type=bind,source=images/select_wheels.py,target=/select_wheels.py \
     --mount=type=secret,id=pip-ca \
     if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
     && python3.11 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --find-links /wheels \
         -r /req/build-constraints.txt \
+    && /opt/venv/bin/python /select_wheels.py /req/trainer.lock /wheels \
+        | xargs --no-run-if-empty /opt/venv/bin/pip install --no-cache-dir --no-deps --no-index \
     && /opt/venv/bin/pip install --no-cache-dir --find-links /wheels --no-deps \
         -c /req/trainer.lock torch \
     && DS_BUILD_OPS=0 /opt/venv/bin/pip install --no-cache-dir --find-links /wheels --no-deps \

@@ -350,7 +350,7 @@ def test_build_script_with_podman_and_a_local_base(tmp_path):
             wheel.unlink()
     assert done.returncode == 0, done.stdout + done.stderr
     calls = (tmp_path / "calls").read_text()
-    assert "build --platform linux/amd64 --file images/trainer.Dockerfile" in calls
+    assert "build --format docker --platform linux/amd64 --file images/trainer.Dockerfile" in calls
     assert "--ignorefile images/tools.Dockerfile.dockerignore" in calls
     assert "--build-arg BASE_IMAGE=localhost/vlaa-base:bookworm-py3.11" in calls
     assert "push --digestfile" in calls
