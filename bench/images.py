@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--wheels", help="WHEELS: a directory of wheels to use before the index")
     parser.add_argument("--bootstrap", action="store_true", help="time bootstrap-base.sh first")
     parser.add_argument("--no-cache", action="store_true", help="build without the layer cache")
+    parser.add_argument("--note", default="", help="recorded with each build (what was cached)")
     args = parser.parse_args()
 
     docker = engine()
@@ -90,6 +91,7 @@ def main() -> None:
             "seconds": seconds,
             "size_bytes": size,
             "engine": version,
+            "note": args.note,
         }
         print(f"{name}: {seconds} s, {size / 1e9:.2f} GB")
     results["builds"] = builds

@@ -74,7 +74,7 @@ COPY --from=builder /opt/venv /opt/venv
 RUN --mount=type=bind,from=builder,source=/dist,target=/dist \
     pip install --no-cache-dir --no-deps --no-index /dist/*.whl \
     && pip check \
-    && python -c "import vlaa, torch, transformers, trl, deepspeed"
+    && python -c "import vlaa, torch, transformers, trl"
 USER 1000:1000
 WORKDIR /home/vlaa
 CMD ["python", "-c", "import vlaa; print(vlaa.__version__)"]
