@@ -12,12 +12,51 @@
 ARG BASE_IMAGE=python:3.11.14-slim-bookworm
 ARG BASE_DIGEST=""
 
-# ---------------------------------------------------------------- builder
-FROM ${BASE_IMAGE}${BASE_DIGEST} AS builder
+# ---------------------------------------------------------------- project: the wheel
+FROM ${BASE_IMAGE}${BASE_DIGEST} AS project
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG PIP_INDEX_URL=https://pypi.org/simple
 ENV PIP_INDEX_URL=${PIP_INDEX_URL} \
     PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY vlaa/ vlaa/
+COPY components/ components/
+COPY pipelines/ pipelines/
+# Built with the locked back-ends (build-constraints.txt), no isolation.
+RUN --mount=type=bind,source=images/requirements,target=/req \
+    --mount=type=secret,id=pip-ca \
+    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
+    && python3.11 -m venv /opt/build \
+    && /opt/build/bin/pip install --no-cache-dir -r /req/build-constraints.txt \
+    && /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /dist .
+
+# ---------------------------------------------------------------- runtime
+FROM ${BASE_IMAGE}${BASE_DIGEST} AS runtime
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# gcc + libc headers: Triton and torch.compile (used by vLLM) compile small C launchers at run
+# time. bookworm's gcc; libc6-dev pinned to the base image's own libc6.
+ARG GCC_VERSION=4:12.2.0-3
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        gcc="${GCC_VERSION}" \
+        libc6-dev="$(dpkg-query --show --showformat='${Version}' libc6)" \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/*
+RUN groupadd --gid 1000 vlaa \
+    && useradd --uid 1000 --gid 1000 --create-home --shell /bin/bash vlaa
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ENV VIRTUAL_ENV=/opt/venv \
+    PIP_INDEX_URL=${PIP_INDEX_URL} \
+    PATH=/opt/venv/bin:$PATH \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/home/vlaa \
+    HF_HOME=/home/vlaa/.cache/huggingface \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+# Layer 1 (largest, changes only with trainer.lock): the dependencies, installed here rather
+# than copied from another stage (a copy of a multi-GB venv costs its size twice on disk).
 # Exactly trainer.lock, no resolver (--no-deps), then `pip check` (every requirement holds;
 # tests/images/test_locks.py checks the same offline). The lock's sdists are built without build
 # isolation, with the venv's locked setuptools: DeepSpeed's setup.py imports torch, so the locked
@@ -38,40 +77,8 @@ RUN --mount=type=bind,source=images/requirements,target=/req \
     && DS_BUILD_OPS=0 /opt/venv/bin/pip install --no-cache-dir --find-links /wheels --no-deps \
         --no-build-isolation -r /req/trainer.lock \
     && /opt/venv/bin/pip check
-# The project itself, as a wheel (built with the venv's locked setuptools, no isolation).
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY vlaa/ vlaa/
-COPY components/ components/
-COPY pipelines/ pipelines/
-RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /dist .
-
-# ---------------------------------------------------------------- runtime
-FROM ${BASE_IMAGE}${BASE_DIGEST} AS runtime
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# gcc + libc headers: Triton and torch.compile (used by vLLM) compile small C launchers at run
-# time. bookworm's gcc; libc6-dev pinned to the base image's own libc6.
-ARG GCC_VERSION=4:12.2.0-3
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends \
-        gcc="${GCC_VERSION}" \
-        libc6-dev="$(dpkg-query --show --showformat='${Version}' libc6)" \
-    && apt-get clean \
-    && rm -rf /var/lib/apt/lists/*
-RUN groupadd --gid 1000 vlaa \
-    && useradd --uid 1000 --gid 1000 --create-home --shell /bin/bash vlaa
-ENV VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:$PATH \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONUNBUFFERED=1 \
-    HOME=/home/vlaa \
-    HF_HOME=/home/vlaa/.cache/huggingface \
-    NVIDIA_VISIBLE_DEVICES=all \
-    NVIDIA_DRIVER_CAPABILITIES=compute,utility
-# Layer 1 (largest, changes only with trainer.lock): every locked dependency.
-COPY --from=builder /opt/venv /opt/venv
 # Layer 2 (small, changes with the code): the project.
-RUN --mount=type=bind,from=builder,source=/dist,target=/dist \
+RUN --mount=type=bind,from=project,source=/dist,target=/dist \
     pip install --no-cache-dir --no-deps --no-index /dist/*.whl \
     && pip check \
     && python -c "import vlaa, torch, transformers, trl"
