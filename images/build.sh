@@ -88,14 +88,23 @@ else
 fi
 [[ -n "${PIP_INDEX_URL:-}" ]] && build_args+=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL")
 
-# 2. Local wheels (gitignored; hard links where the file system allows).
+# 2. Local wheels (gitignored; hard links where the file system allows): only those a lock pins
+# at exactly their version, so BuildKit does not ship unrelated wheels in the build context.
 find images/wheels -name '*.whl' -delete
 if [[ -n "${WHEELS:-}" ]]; then
     [[ -d "$WHEELS" ]] || die "WHEELS=$WHEELS is not a directory"
+    normalize() { local name=${1,,}; echo "${name//[-_.]/_}"; }
+    declare -A locked
+    while IFS='=' read -r name _ version; do
+        locked["$(normalize "$name")-${version%% *}"]=1
+    done < <(grep -h '==' images/requirements/*.lock | sed 's/ *#.*//; s/==/=\=/')
     for wheel in "$WHEELS"/*.whl; do
+        file=$(basename "$wheel")
+        rest=${file#*-}
+        [[ -n "${locked["$(normalize "${file%%-*}")-${rest%%-*}"]:-}" ]] || continue
         ln -f "$wheel" images/wheels/ 2>/dev/null || cp "$wheel" images/wheels/
     done
-    echo "wheels: $(find images/wheels -name '*.whl' | wc -l) from $WHEELS"
+    echo "wheels: $(find images/wheels -name '*.whl' | wc -l) locked ones from $WHEELS"
 fi
 
 # 3. The CA bundle secret (an empty file when there is none: the mount is always declared).
