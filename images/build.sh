@@ -121,13 +121,16 @@ build_args+=("${extra_flags[@]}")
 declare -A pushed
 for name in $IMAGES; do
     ref="$REGISTRY/vlaa-$name:$TAG"
+    # The layer cache key for what the Dockerfile bind-mounts (podman does not hash mounts).
+    lock_sha=$(cat "images/requirements/$name.lock" images/requirements/build-constraints.txt \
+        images/select_wheels.py | sha256sum | cut -d' ' -f1)
     echo "building $ref"
     start=$SECONDS
     if [[ "$ENGINE" == podman ]]; then
         # --format docker: the OCI format drops SHELL (bash with pipefail).
         "$DOCKER" build --format docker --platform "$PLATFORM" --file "images/$name.Dockerfile" \
             --ignorefile "images/$name.Dockerfile.dockerignore" \
-            "${build_args[@]}" --tag "$ref" .
+            "${build_args[@]}" --build-arg "LOCK_SHA256=$lock_sha" --tag "$ref" .
         if [[ "$PUSH" == 1 ]]; then
             "$DOCKER" push --digestfile "$tmp.$name.digest" "$ref"
             pushed[$name]=$(cat "$tmp.$name.digest")
@@ -136,7 +139,8 @@ for name in $IMAGES; do
         output=(--load)
         [[ "$PUSH" == 1 ]] && output=(--push)
         "$DOCKER" buildx build --platform "$PLATFORM" --file "images/$name.Dockerfile" \
-            "${build_args[@]}" --tag "$ref" --metadata-file "$tmp.$name.json" "${output[@]}" .
+            "${build_args[@]}" --build-arg "LOCK_SHA256=$lock_sha" --tag "$ref" \
+            --metadata-file "$tmp.$name.json" "${output[@]}" .
         if [[ "$PUSH" == 1 ]]; then
             pushed[$name]=$(sed -n 's/.*"containerimage.digest": *"\(sha256:[0-9a-f]*\)".*/\1/p' \
                 "$tmp.$name.json")

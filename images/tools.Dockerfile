@@ -20,6 +20,7 @@ COPY pyproject.toml README.md ./
 COPY vlaa/ vlaa/
 COPY components/ components/
 COPY pipelines/ pipelines/
+ARG LOCK_SHA256=""
 # Built with the locked back-ends (build-constraints.txt), no isolation.
 RUN --mount=type=bind,source=images/requirements,target=/req \
     --mount=type=secret,id=pip-ca \
@@ -41,6 +42,10 @@ ENV VIRTUAL_ENV=/opt/venv \
     PYTHONUNBUFFERED=1 \
     HOME=/home/vlaa \
     HF_HOME=/home/vlaa/.cache/huggingface
+# podman (buildah 1.28) does not key its layer cache on bind-mounted files (a changed lock
+# would reuse the old layer): build.sh passes the hash of the lock, build-constraints.txt and
+# select_wheels.py, so a change to any of them rebuilds the layers below.
+ARG LOCK_SHA256=""
 # Layer 1 (largest, cached until tools.lock changes): the dependencies, installed here rather
 # than copied from a builder stage (a copy of a multi-GB venv costs its size twice on disk).
 # The locked wheels found in /wheels first (select_wheels.py: pip would rather download the

@@ -23,6 +23,7 @@ COPY pyproject.toml README.md ./
 COPY vlaa/ vlaa/
 COPY components/ components/
 COPY pipelines/ pipelines/
+ARG LOCK_SHA256=""
 # Built with the locked back-ends (build-constraints.txt), no isolation.
 RUN --mount=type=bind,source=images/requirements,target=/req \
     --mount=type=secret,id=pip-ca \
@@ -55,6 +56,10 @@ ENV VIRTUAL_ENV=/opt/venv \
     HF_HOME=/home/vlaa/.cache/huggingface \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
+# podman (buildah 1.28) does not key its layer cache on bind-mounted files (a changed lock
+# would reuse the old layer): build.sh passes the hash of the lock, build-constraints.txt and
+# select_wheels.py, so a change to any of them rebuilds the layers below.
+ARG LOCK_SHA256=""
 # Layer 1 (largest, changes only with trainer.lock): the dependencies, installed here rather
 # than copied from another stage (a copy of a multi-GB venv costs its size twice on disk).
 # Exactly trainer.lock, no resolver (--no-deps), then `pip check` (every requirement holds;

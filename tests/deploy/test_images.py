@@ -352,6 +352,7 @@ def test_build_script_with_podman_and_a_local_base(tmp_path):
     calls = (tmp_path / "calls").read_text()
     assert "build --format docker --platform linux/amd64 --file images/trainer.Dockerfile" in calls
     assert "--ignorefile images/tools.Dockerfile.dockerignore" in calls
+    assert re.search(r"--build-arg LOCK_SHA256=[0-9a-f]{64} --tag \S+/vlaa-trainer:", calls)
     assert "--build-arg BASE_IMAGE=localhost/vlaa-base:bookworm-py3.11" in calls
     assert "push --digestfile" in calls
     assert "torch-2.14.1" in (tmp_path / "context-wheels").read_text()
