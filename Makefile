@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUTPUT ?= runs/local
 
-.PHONY: setup run test lint lint-imports compile docs bench clean images images-lock
+.PHONY: setup run test lint lint-imports compile docs bench clean images images-base images-lock
 
 # pyproject's requires-python; checked before anything is created, and a venv left by another
 # Python (or broken half-way) is recreated instead of failing the same way every time.
@@ -55,13 +55,19 @@ bench: setup
 	$(BIN)/python bench/local_run.py
 	$(BIN)/python bench/import_time.py
 
-# Build vlaa-trainer and vlaa-tools (docker buildx); PUSH=1 pushes and writes images/images.env.
+# Build vlaa-trainer and vlaa-tools with Docker (buildx) or podman (DOCKER=podman); PUSH=1 pushes
+# and writes images/images.env. No registry: `make images-base`, then BASE_IMAGE=... (images/README.md).
 images:
 	images/build.sh
 
-# Regenerate images/requirements/*.lock from pyproject.toml's pins (uv; resolves, installs nothing).
+images-base:
+	images/bootstrap-base.sh
+
+# Regenerate images/requirements/*.lock from pyproject.toml (uv; resolves, installs nothing) and the
+# metadata snapshot tests/images/test_locks.py checks them against.
 images-lock: setup
 	VENV=$(VENV) images/lock-requirements.sh
+	VENV=$(VENV) images/lock-metadata.sh
 
 # Everything `make run` / `make test` create, the venv included (they recreate it).
 clean:

@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# `make images`: build vlaa-trainer and vlaa-tools from the repo root, pinned by digest.
+# `make images`: build vlaa-tools and vlaa-trainer from the repo root, with Docker (BuildKit,
+# `docker buildx`) or podman: DOCKER=docker|podman, else docker when its daemon answers, else
+# podman.
 #
-#   1. every base image in images/base-images.lock whose digest is "-" (all of them with
-#      REFRESH_DIGESTS=1) is resolved with `docker buildx imagetools inspect` and written back;
-#   2. both images are built with those digests as build args (FROM image:tag@sha256:...);
-#   3. with PUSH=1 they are pushed, and their registry digests are written to
-#      images/images.env (VLAA_IMAGE_REGISTRY, VLAA_IMAGE_TAG, VLAA_IMAGE_DIGEST_TRAINER,
-#      VLAA_IMAGE_DIGEST_TOOLS): `set -a; . images/images.env; set +a` before `vlaa compile`
-#      makes the compiled pipeline reference the images by digest.
+#   1. base image: BASE_IMAGE (e.g. images/bootstrap-base.sh's local one) is used as given;
+#      otherwise the default public base, pinned by the digest in images/base-images.lock (a
+#      "-" there, or REFRESH_DIGESTS=1, is resolved from the registry and written back);
+#   2. WHEELS=dir: the wheels in dir are linked into images/wheels/ (the build context), where
+#      pip looks before the index (e.g. torch's multi-GB CUDA wheels already on disk);
+#   3. both images are built; PIP_CA (default: $PIP_CERT, else the system CA bundle) reaches pip
+#      as the build secret pip-ca (for a TLS-intercepting proxy), PIP_INDEX_URL as a build arg;
+#   4. with PUSH=1 they are pushed, and their registry digests are written to images/images.env
+#      (VLAA_IMAGE_REGISTRY, VLAA_IMAGE_TAG, VLAA_IMAGE_DIGEST_TRAINER, VLAA_IMAGE_DIGEST_TOOLS):
+#      `set -a; . images/images.env; set +a` before `vlaa compile` pins the pipeline by digest.
 #
-# Environment: VLAA_IMAGE_REGISTRY (default ghcr.io/vlaa-thinker), VLAA_IMAGE_TAG (default
-# the package version), PUSH (0), PLATFORM (linux/amd64), IMAGES ("tools trainer"),
-# REFRESH_DIGESTS (0), DOCKER (docker), BASE_LOCK, ENV_OUT. Needs Docker with buildx (BuildKit).
+# Environment: VLAA_IMAGE_REGISTRY (ghcr.io/vlaa-thinker), VLAA_IMAGE_TAG (the package
+# version), PUSH (0), PLATFORM (linux/amd64), IMAGES ("tools trainer"), REFRESH_DIGESTS (0),
+# DOCKER, BASE_IMAGE, WHEELS, PIP_CA, PIP_INDEX_URL, BUILD_FLAGS (more build options, e.g.
+# --no-cache), BASE_LOCK, ENV_OUT.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-DOCKER=${DOCKER:-docker}
 REGISTRY=${VLAA_IMAGE_REGISTRY:-ghcr.io/vlaa-thinker}
 REGISTRY=${REGISTRY%/}
 TAG=${VLAA_IMAGE_TAG:-$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' vlaa/__init__.py)}
@@ -27,47 +32,125 @@ BASE_LOCK=${BASE_LOCK:-images/base-images.lock}
 ENV_OUT=${ENV_OUT:-images/images.env}
 DIGEST_RE='^sha256:[0-9a-f]{64}$'
 
+die() { echo "images/build.sh: $*" >&2; exit 1; }
+
+# The engine: named, or the first that works.
+if [[ -z "${DOCKER:-}" ]]; then
+    if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+        DOCKER=docker
+    elif command -v podman >/dev/null; then
+        DOCKER=podman
+    else
+        die "no container engine: install Docker (with buildx) or podman, or set DOCKER"
+    fi
+fi
+command -v "$DOCKER" >/dev/null || die "container engine '$DOCKER' not found"
+case "$(basename "$DOCKER")" in
+    podman*) ENGINE=podman ;;
+    *) ENGINE=docker
+       "$DOCKER" buildx version >/dev/null 2>&1 || die "'$DOCKER buildx' missing: BuildKit needed" ;;
+esac
+echo "engine: $DOCKER ($ENGINE)"
+
 resolve_digest() {
-    "$DOCKER" buildx imagetools inspect "$1" | awk '/^Digest:/ { print $2; exit }'
+    if [[ "$ENGINE" == podman ]]; then
+        "$DOCKER" pull --quiet "$1" >/dev/null && "$DOCKER" image inspect --format '{{.Digest}}' "$1"
+    else
+        "$DOCKER" buildx imagetools inspect "$1" | awk '/^Digest:/ { print $2; exit }'
+    fi
 }
 
-# 1. Resolve and record base image digests.
 tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
-build_args=()
-while IFS= read -r line; do
-    if [[ -z "$line" || "$line" == \#* ]]; then
-        printf '%s\n' "$line" >>"$tmp"
-        continue
-    fi
-    read -r arg ref digest <<<"$line"
-    if [[ "$digest" == "-" || "$REFRESH_DIGESTS" == 1 ]]; then
-        digest=$(resolve_digest "$ref")
-        [[ "$digest" =~ $DIGEST_RE ]] || { echo "cannot resolve $ref" >&2; exit 1; }
-        echo "resolved $ref -> $digest"
-    fi
-    printf '%-24s %-40s %s\n' "$arg" "$ref" "$digest" >>"$tmp"
-    build_args+=(--build-arg "$arg=@$digest")
-done <"$BASE_LOCK"
-cp "$tmp" "$BASE_LOCK"
+trap 'rm -f "$tmp" "$tmp".*' EXIT
 
-# 2./3. Build (and push), then record the pushed digests.
+# 1. The base image.
+build_args=()
+if [[ -n "${BASE_IMAGE:-}" ]]; then
+    build_args+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
+    echo "base: $BASE_IMAGE (as given)"
+else
+    while IFS= read -r line; do
+        if [[ -z "$line" || "$line" == \#* ]]; then
+            printf '%s\n' "$line" >>"$tmp"
+            continue
+        fi
+        read -r arg ref digest <<<"$line"
+        if [[ "$digest" == "-" || "$REFRESH_DIGESTS" == 1 ]]; then
+            digest=$(resolve_digest "$ref") || true
+            [[ "$digest" =~ $DIGEST_RE ]] ||
+                die "cannot resolve $ref (no registry? images/bootstrap-base.sh, then BASE_IMAGE=...)"
+            echo "resolved $ref -> $digest"
+        fi
+        printf '%-24s %-40s %s\n' "$arg" "$ref" "$digest" >>"$tmp"
+        build_args+=(--build-arg "$arg=@$digest")
+    done <"$BASE_LOCK"
+    cp "$tmp" "$BASE_LOCK"
+fi
+[[ -n "${PIP_INDEX_URL:-}" ]] && build_args+=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL")
+
+# 2. Local wheels (gitignored; hard links where the file system allows): only those a lock pins
+# at exactly their version, so BuildKit does not ship unrelated wheels in the build context.
+find images/wheels -name '*.whl' -delete
+if [[ -n "${WHEELS:-}" ]]; then
+    [[ -d "$WHEELS" ]] || die "WHEELS=$WHEELS is not a directory"
+    normalize() { local name=${1,,}; echo "${name//[-_.]/_}"; }
+    declare -A locked
+    while IFS='=' read -r name _ version; do
+        locked["$(normalize "$name")-${version%% *}"]=1
+    done < <(grep -h '==' images/requirements/*.lock | sed 's/ *#.*//; s/==/=\=/')
+    for wheel in "$WHEELS"/*.whl; do
+        file=$(basename "$wheel")
+        rest=${file#*-}
+        [[ -n "${locked["$(normalize "${file%%-*}")-${rest%%-*}"]:-}" ]] || continue
+        ln -f "$wheel" images/wheels/ 2>/dev/null || cp "$wheel" images/wheels/
+    done
+    echo "wheels: $(find images/wheels -name '*.whl' | wc -l) locked ones from $WHEELS"
+fi
+
+# 3. The CA bundle secret (an empty file when there is none: the mount is always declared).
+PIP_CA=${PIP_CA:-${PIP_CERT:-}}
+if [[ -z "$PIP_CA" && -s /etc/ssl/certs/ca-certificates.crt ]]; then
+    PIP_CA=/etc/ssl/certs/ca-certificates.crt
+fi
+[[ -n "$PIP_CA" ]] || { PIP_CA="$tmp.ca"; : >"$PIP_CA"; }
+build_args+=(--secret "id=pip-ca,src=$PIP_CA")
+read -r -a extra_flags <<<"${BUILD_FLAGS:-}"
+build_args+=("${extra_flags[@]}")
+
+# 4. Build (and push), then record the pushed digests.
 declare -A pushed
 for name in $IMAGES; do
     ref="$REGISTRY/vlaa-$name:$TAG"
-    meta="$tmp.$name.json"
-    output=(--load)
-    [[ "$PUSH" == 1 ]] && output=(--push)
+    # The layer cache key for what the Dockerfile bind-mounts (podman does not hash mounts).
+    lock_sha=$(cat "images/requirements/$name.lock" images/requirements/build-constraints.txt \
+        images/select_wheels.py | sha256sum | cut -d' ' -f1)
     echo "building $ref"
-    "$DOCKER" buildx build --platform "$PLATFORM" --file "images/$name.Dockerfile" \
-        "${build_args[@]}" --tag "$ref" --metadata-file "$meta" "${output[@]}" .
-    if [[ "$PUSH" == 1 ]]; then
-        digest=$(sed -n 's/.*"containerimage.digest": *"\(sha256:[0-9a-f]*\)".*/\1/p' "$meta")
-        [[ "$digest" =~ $DIGEST_RE ]] || { echo "no digest for $ref" >&2; exit 1; }
-        pushed[$name]=$digest
-        echo "pushed $ref@$digest"
+    start=$SECONDS
+    if [[ "$ENGINE" == podman ]]; then
+        # --format docker: the OCI format drops SHELL (bash with pipefail).
+        "$DOCKER" build --format docker --platform "$PLATFORM" --file "images/$name.Dockerfile" \
+            --ignorefile "images/$name.Dockerfile.dockerignore" \
+            "${build_args[@]}" --build-arg "LOCK_SHA256=$lock_sha" --tag "$ref" .
+        if [[ "$PUSH" == 1 ]]; then
+            "$DOCKER" push --digestfile "$tmp.$name.digest" "$ref"
+            pushed[$name]=$(cat "$tmp.$name.digest")
+        fi
+    else
+        output=(--load)
+        [[ "$PUSH" == 1 ]] && output=(--push)
+        "$DOCKER" buildx build --platform "$PLATFORM" --file "images/$name.Dockerfile" \
+            "${build_args[@]}" --build-arg "LOCK_SHA256=$lock_sha" --tag "$ref" \
+            --metadata-file "$tmp.$name.json" "${output[@]}" .
+        if [[ "$PUSH" == 1 ]]; then
+            pushed[$name]=$(sed -n 's/.*"containerimage.digest": *"\(sha256:[0-9a-f]*\)".*/\1/p' \
+                "$tmp.$name.json")
+        fi
     fi
-    rm -f "$meta"
+    if [[ "$PUSH" == 1 ]]; then
+        [[ "${pushed[$name]}" =~ $DIGEST_RE ]] || die "no digest for $ref"
+        echo "pushed $ref@${pushed[$name]}"
+    fi
+    echo "built $ref in $((SECONDS - start))s"
 done
 
 if [[ "$PUSH" == 1 && -n "${pushed[tools]:-}" && -n "${pushed[trainer]:-}" ]]; then

@@ -1,60 +1,75 @@
-# syntax=docker/dockerfile:1.7
 # vlaa-tools: CPU image for prepare, build_dataset, compare and publish (data building,
-# evaluation scoring, publishing; torch CPU build). Build from the repo root:
-#   make images        (images/build.sh: resolves and records base digests, builds, pushes)
-# Base images are pinned by tag here and by digest through the *_DIGEST build args
-# ("@sha256:..."), which images/build.sh fills from images/base-images.lock.
-ARG UV_DIGEST=""
-ARG PYTHON_DIGEST=""
+# evaluation scoring, publishing). Build from the repo root with `make images` (images/build.sh:
+# Docker with BuildKit, or podman).
+#
+# Buildable anywhere (images/README.md): the base is a build arg (the public python image by
+# default; images/bootstrap-base.sh makes a local Debian one), pip reads PIP_INDEX_URL, and
+# wheels put in images/wheels/ (build.sh: WHEELS=dir) are used before the index. No
+# `# syntax=` line: that would pull a frontend image from Docker Hub.
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm
+ARG BASE_DIGEST=""
 
-FROM ghcr.io/astral-sh/uv:0.13.8${UV_DIGEST} AS uv
-
-# ---------------------------------------------------------------- builder
-FROM python:3.11.14-slim-bookworm${PYTHON_DIGEST} AS builder
+# ---------------------------------------------------------------- project: the wheel
+FROM ${BASE_IMAGE}${BASE_DIGEST} AS project
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ENV UV_NO_CACHE=1 \
-    UV_LINK_MODE=copy \
-    UV_COMPILE_BYTECODE=1 \
-    UV_PYTHON_DOWNLOADS=never
-# Dependencies only (cached until a lock changes): torch/torchvision CPU builds from the
-# PyTorch CPU index, then everything else exactly as locked.
-RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
-    --mount=type=bind,source=images/requirements,target=/req \
-    uv venv --python /usr/local/bin/python3.11 /opt/venv \
-    && uv pip install --python /opt/venv/bin/python --no-deps \
-        --index-url https://download.pytorch.org/whl/cpu -r /req/tools-torch.txt \
-    && uv pip install --python /opt/venv/bin/python --no-deps \
-        --build-constraint /req/build-constraints.txt -r /req/tools.lock
-# The project itself, as a wheel.
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ENV PIP_INDEX_URL=${PIP_INDEX_URL} \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY vlaa/ vlaa/
 COPY components/ components/
 COPY pipelines/ pipelines/
-RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
-    --mount=type=bind,source=images/requirements,target=/req \
-    uv build --wheel --build-constraint /req/build-constraints.txt --out-dir /wheels .
+ARG LOCK_SHA256=""
+# Built with the locked back-ends (build-constraints.txt), no isolation.
+RUN --mount=type=bind,source=images/requirements,target=/req \
+    --mount=type=secret,id=pip-ca \
+    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
+    && python3.11 -m venv /opt/build \
+    && /opt/build/bin/pip install --no-cache-dir -r /req/build-constraints.txt \
+    && /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /dist .
 
 # ---------------------------------------------------------------- runtime
-FROM python:3.11.14-slim-bookworm${PYTHON_DIGEST} AS runtime
+FROM ${BASE_IMAGE}${BASE_DIGEST} AS runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN groupadd --gid 1000 vlaa \
     && useradd --uid 1000 --gid 1000 --create-home --shell /bin/bash vlaa
-ENV UV_NO_CACHE=1 \
-    UV_LINK_MODE=copy \
-    UV_COMPILE_BYTECODE=1 \
-    UV_PYTHON_DOWNLOADS=never \
-    VIRTUAL_ENV=/opt/venv \
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ENV VIRTUAL_ENV=/opt/venv \
+    PIP_INDEX_URL=${PIP_INDEX_URL} \
     PATH=/opt/venv/bin:$PATH \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/home/vlaa \
     HF_HOME=/home/vlaa/.cache/huggingface
-# Layer 1 (changes only with the locks): the dependency environment.
-COPY --from=builder /opt/venv /opt/venv
+# podman (buildah 1.28) does not key its layer cache on bind-mounted files (a changed lock
+# would reuse the old layer): build.sh passes the hash of the lock, build-constraints.txt and
+# select_wheels.py, so a change to any of them rebuilds the layers below.
+ARG LOCK_SHA256=""
+# Layer 1 (largest, cached until tools.lock changes): the dependencies, installed here rather
+# than copied from a builder stage (a copy of a multi-GB venv costs its size twice on disk).
+# The locked wheels found in /wheels first (select_wheels.py: pip would rather download the
+# same file from the index), then exactly tools.lock, no resolver (--no-deps), then `pip check`:
+# every installed package's requirements hold (tests/images/test_locks.py checks the same
+# offline). The lock's sdists (kfp-server-api) build without isolation, with the venv's locked
+# setuptools. The pip-ca secret: a CA bundle for a TLS-intercepting proxy (build.sh: PIP_CA).
+RUN --mount=type=bind,source=images/requirements,target=/req \
+    --mount=type=bind,source=images/wheels,target=/wheels \
+    --mount=type=bind,source=images/select_wheels.py,target=/select_wheels.py \
+    --mount=type=secret,id=pip-ca \
+    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
+    && python3.11 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --find-links /wheels \
+        -r /req/build-constraints.txt \
+    && /opt/venv/bin/python /select_wheels.py /req/tools.lock /wheels \
+        | xargs --no-run-if-empty /opt/venv/bin/pip install --no-cache-dir --no-deps --no-index \
+    && /opt/venv/bin/pip install --no-cache-dir --find-links /wheels --no-deps \
+        --no-build-isolation -r /req/tools.lock \
+    && /opt/venv/bin/pip check
 # Layer 2 (small, changes with the code): the project.
-RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
-    --mount=from=builder,source=/wheels,target=/wheels \
-    uv pip install --no-deps --no-index /wheels/*.whl \
+RUN --mount=type=bind,from=project,source=/dist,target=/dist \
+    pip install --no-cache-dir --no-deps --no-index /dist/*.whl \
+    && pip check \
     && python -c "import vlaa, torch, transformers, kfp"
 USER 1000:1000
 WORKDIR /home/vlaa

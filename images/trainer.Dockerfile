@@ -1,95 +1,91 @@
-# syntax=docker/dockerfile:1.7
-# vlaa-trainer: GPU image for sft, grpo and evaluate (CUDA 13.0, torch 2.14.1, transformers,
-# TRL, DeepSpeed, vLLM, flash-attn, the project). Build from the repo root:
-#   make images        (images/build.sh: resolves and records base digests, builds, pushes)
-# Base images are pinned by tag here and by digest through the *_DIGEST build args
-# ("@sha256:..."), which images/build.sh fills from images/base-images.lock.
-ARG UV_DIGEST=""
-ARG CUDA_DEVEL_DIGEST=""
-ARG CUDA_BASE_DIGEST=""
+# vlaa-trainer: GPU image for sft, grpo and evaluate: torch 2.13.0 (CUDA 13.0 wheels), vLLM
+# 0.31.0, TRL 1.16.0, transformers 5.17.0, DeepSpeed 0.19.8, peft, accelerate, the project
+# (images/requirements/trainer.lock; why this set: images/README.md, "Version choices").
+# Build from the repo root with `make images` (images/build.sh: Docker with BuildKit, or podman).
+#
+# The CUDA user space comes from torch's PyPI wheels (cuda-toolkit, cuDNN, NCCL, ...); the
+# driver comes from the node (NVIDIA container toolkit, driver R580+ for CUDA 13.0), so the
+# base is a plain Python image, a build arg like in tools.Dockerfile (images/bootstrap-base.sh
+# makes a local one). No flash-attn: nothing uses it (transformers runs SDPA, vLLM ships its
+# own attention kernels) and 2.8.3.post2 does not compile against torch 2.14's C++20 headers.
+# No `# syntax=` line: that would pull a frontend image from Docker Hub.
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm
+ARG BASE_DIGEST=""
 
-FROM ghcr.io/astral-sh/uv:0.13.8${UV_DIGEST} AS uv
-
-# ---------------------------------------------------------------- builder: source-only wheels
-FROM nvidia/cuda:13.0.2-devel-ubuntu24.04${CUDA_DEVEL_DIGEST} AS builder
+# ---------------------------------------------------------------- project: the wheel
+FROM ${BASE_IMAGE}${BASE_DIGEST} AS project
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ARG PYTHON_VERSION=3.11.14
-ARG MAX_JOBS=8
-ARG FLASH_ATTN_CUDA_ARCHS="80;90;100"
-ENV UV_NO_CACHE=1 \
-    UV_LINK_MODE=copy \
-    UV_PYTHON_INSTALL_DIR=/opt/python \
-    PIP_NO_CACHE_DIR=1 \
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ENV PIP_INDEX_URL=${PIP_INDEX_URL} \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# CPython from uv's pinned, checksummed python-build-standalone (Ubuntu 24.04 ships 3.12).
-RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
-    --mount=type=bind,source=images/requirements,target=/req \
-    uv python install "${PYTHON_VERSION}" \
-    && uv venv --python "${PYTHON_VERSION}" /opt/venv \
-    && uv pip install --python /opt/venv/bin/python \
-        -c /req/trainer.lock -c /req/build-constraints.txt \
-        torch numpy packaging psutil ninja einops setuptools wheel pip
-# deepspeed (no prebuilt ops: the project's ZeRO configs need none) and flash-attn (CUDA
-# kernels, compiled here) against the locked torch, without build isolation;
-# FLASH_ATTENTION_FORCE_BUILD: no prebuilt wheel download.
-RUN --mount=type=bind,source=images/requirements,target=/req \
-    FLASH_ATTENTION_FORCE_BUILD=TRUE MAX_JOBS="${MAX_JOBS}" \
-    FLASH_ATTN_CUDA_ARCHS="${FLASH_ATTN_CUDA_ARCHS}" DS_BUILD_OPS=0 \
-    /opt/venv/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation \
-        -c /req/build-constraints.txt -r /req/trainer-wheels.in --wheel-dir /wheels
-# The project itself, as a wheel.
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY vlaa/ vlaa/
 COPY components/ components/
 COPY pipelines/ pipelines/
-RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
-    --mount=type=bind,source=images/requirements,target=/req \
-    uv build --wheel --build-constraint /req/build-constraints.txt --out-dir /wheels/project .
+ARG LOCK_SHA256=""
+# Built with the locked back-ends (build-constraints.txt), no isolation.
+RUN --mount=type=bind,source=images/requirements,target=/req \
+    --mount=type=secret,id=pip-ca \
+    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
+    && python3.11 -m venv /opt/build \
+    && /opt/build/bin/pip install --no-cache-dir -r /req/build-constraints.txt \
+    && /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /dist .
 
 # ---------------------------------------------------------------- runtime
-FROM nvidia/cuda:13.0.2-base-ubuntu24.04${CUDA_BASE_DIGEST} AS runtime
+FROM ${BASE_IMAGE}${BASE_DIGEST} AS runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# gcc + libc headers: Triton and torch.compile (used by vLLM) compile small C launchers at
-# run time. libc6-dev is pinned to the base image's own libc6 (so to the base digest).
-ARG GCC_VERSION=4:13.2.0-7ubuntu1
+# gcc + libc headers: Triton and torch.compile (used by vLLM) compile small C launchers at run
+# time. bookworm's gcc; libc6-dev pinned to the base image's own libc6.
+ARG GCC_VERSION=4:12.2.0-3
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         gcc="${GCC_VERSION}" \
         libc6-dev="$(dpkg-query --show --showformat='${Version}' libc6)" \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
-# Non-root user, uid/gid 1000 (the ubuntu image's own "ubuntu" user holds 1000: replaced).
-RUN if id ubuntu >/dev/null 2>&1; then userdel --remove ubuntu; fi \
-    && groupadd --gid 1000 vlaa \
+RUN groupadd --gid 1000 vlaa \
     && useradd --uid 1000 --gid 1000 --create-home --shell /bin/bash vlaa
-ENV UV_NO_CACHE=1 \
-    UV_LINK_MODE=copy \
-    UV_COMPILE_BYTECODE=1 \
-    UV_PYTHON_INSTALL_DIR=/opt/python \
-    UV_PYTHON_DOWNLOADS=never \
-    VIRTUAL_ENV=/opt/venv \
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ENV VIRTUAL_ENV=/opt/venv \
+    PIP_INDEX_URL=${PIP_INDEX_URL} \
     PATH=/opt/venv/bin:$PATH \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/home/vlaa \
     HF_HOME=/home/vlaa/.cache/huggingface \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
-COPY --from=builder /opt/python /opt/python
-# Layer 1 (largest, changes only with trainer.lock): every locked dependency.
-RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
-    --mount=type=bind,source=images/requirements,target=/req \
-    uv venv --python /opt/python/cpython-*/bin/python3.11 /opt/venv \
-    && uv pip install --no-deps --build-constraint /req/build-constraints.txt \
-        -r /req/trainer.lock
-# Layer 2: deepspeed + flash-attn wheels from the builder.
-RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
-    --mount=from=builder,source=/wheels,target=/wheels \
-    uv pip install --no-deps --no-index /wheels/*.whl
-# Layer 3 (small, changes with the code): the project.
-RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
-    --mount=from=builder,source=/wheels/project,target=/wheels \
-    uv pip install --no-deps --no-index /wheels/*.whl \
+# podman (buildah 1.28) does not key its layer cache on bind-mounted files (a changed lock
+# would reuse the old layer): build.sh passes the hash of the lock, build-constraints.txt and
+# select_wheels.py, so a change to any of them rebuilds the layers below.
+ARG LOCK_SHA256=""
+# Layer 1 (largest, changes only with trainer.lock): the dependencies, installed here rather
+# than copied from another stage (a copy of a multi-GB venv costs its size twice on disk).
+# Exactly trainer.lock, no resolver (--no-deps), then `pip check` (every requirement holds;
+# tests/images/test_locks.py checks the same offline). The lock's sdists are built without build
+# isolation, with the venv's locked setuptools: DeepSpeed's setup.py imports torch, so the locked
+# torch goes in first; no prebuilt DeepSpeed ops (DS_BUILD_OPS=0: vlaa/training/deepspeed/
+# zero*.json need none). The pip-ca secret: see tools.Dockerfile.
+RUN --mount=type=bind,source=images/requirements,target=/req \
+    --mount=type=bind,source=images/wheels,target=/wheels \
+    --mount=type=bind,source=images/select_wheels.py,target=/select_wheels.py \
+    --mount=type=secret,id=pip-ca \
+    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
+    && python3.11 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --find-links /wheels \
+        -r /req/build-constraints.txt \
+    && /opt/venv/bin/python /select_wheels.py /req/trainer.lock /wheels \
+        | xargs --no-run-if-empty /opt/venv/bin/pip install --no-cache-dir --no-deps --no-index \
+    && /opt/venv/bin/pip install --no-cache-dir --find-links /wheels --no-deps \
+        -c /req/trainer.lock torch \
+    && DS_BUILD_OPS=0 /opt/venv/bin/pip install --no-cache-dir --find-links /wheels --no-deps \
+        --no-build-isolation -r /req/trainer.lock \
+    && /opt/venv/bin/pip check
+# Layer 2 (small, changes with the code): the project.
+RUN --mount=type=bind,from=project,source=/dist,target=/dist \
+    pip install --no-cache-dir --no-deps --no-index /dist/*.whl \
+    && pip check \
     && python -c "import vlaa, torch, transformers, trl"
 USER 1000:1000
 WORKDIR /home/vlaa
