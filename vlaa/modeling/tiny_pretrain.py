@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from vlaa.data.synthetic import SceneGraph, SyntheticConfig, generate
+from vlaa.data.synthetic import BACKGROUND, SceneGraph, SyntheticConfig, generate
 from vlaa.modeling.factory import image_pixel_bounds, make_model
 from vlaa.modeling.image_budget import ImageBudget
 from vlaa.prompts import user_text
@@ -204,9 +204,12 @@ def pretrain_tiny(output_dir: Path, seed: int, settings: PretrainSettings) -> di
     }
 
 
-def answer_check(model_dir: Path, num_scenes: int = 100, seed: int = 0) -> dict[str, float]:
+def answer_check(
+    model_dir: Path, num_scenes: int = 100, seed: int = 0, blind: bool = False
+) -> dict[str, float]:
     """Greedy answers to ``num_scenes`` scenes as a data build draws them (indices from 0):
-    the share in format (an ``<answer>`` the reward extracts) and the accuracy."""
+    the share in format (an ``<answer>`` the reward extracts) and the accuracy. ``blind``
+    shows an empty background instead of each scene: the accuracy of answer priors alone."""
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     from vlaa.rewards.extract import extract_answer
@@ -228,7 +231,12 @@ def answer_check(model_dir: Path, num_scenes: int = 100, seed: int = 0) -> dict[
                 )
                 for r in batch
             ]
-            images = [Image.open(Path(scratch) / r.image).convert("RGB") for r in batch]
+            images = [
+                Image.new("RGB", (config.image_size,) * 2, BACKGROUND)
+                if blind
+                else Image.open(Path(scratch) / r.image).convert("RGB")
+                for r in batch
+            ]
             inputs = processor(text=texts, images=images, return_tensors="pt", padding=True)
             with torch.inference_mode():
                 output = model.generate(**inputs, max_new_tokens=32, do_sample=False)
