@@ -2,7 +2,7 @@
 the paper's finding?
 
 Per seed S it runs the whole ``vlaa-sft-vs-rl`` DAG locally with the ``local-cpu`` preset,
-the base model ``tiny:S`` (pretrained, cached) and S as the data, SFT and GRPO seed, then reads
+the base model ``tiny:S`` (pretrained, cached), data seed S and training seed 42 + S, then reads
 the compare step's ``comparison.json``. Nothing is tuned for the outcome: the preset is the
 one ``vlaa run --local --pipeline sft-vs-rl`` uses. The paper's qualitative finding (PAPER.md,
 "SFT or RL?") is checked per seed as three yes/no answers: SFT-initialised GRPO starts at a
@@ -36,8 +36,9 @@ def parameters(seed: int) -> dict[str, Any]:
     raw = json.loads(json.dumps(preset("local-cpu")))  # a deep copy
     raw["base_model"] = f"tiny:{seed}"
     raw["data"]["seed"] = seed
-    raw["sft"]["seed"] = seed
-    raw["grpo"]["seed"] = seed
+    # Training seeds 42 + S: seed 0 is exactly `vlaa run --local --pipeline sft-vs-rl`.
+    raw["sft"]["seed"] = 42 + seed
+    raw["grpo"]["seed"] = 42 + seed
     raw.pop("grpo_init", None)
     raw.pop("publish", None)
     return raw

@@ -57,8 +57,8 @@ class PretrainSettings:
     image_size: int = 112  # the data build's default: 16 visual tokens an image
     min_objects: int = 1
     max_objects: int = 4  # the data build's default
-    caption_share: float = 0.5  # scenes that also get a caption example
-    steps: int = 700
+    caption_share: float = 1.0  # scenes that also get a caption example
+    steps: int = 300
     batch_size: int = 32
     learning_rate: float = 3e-3
     warmup_steps: int = 30
@@ -78,9 +78,11 @@ def answer_target(answer: str) -> str:
 
 
 def caption(record: Record) -> str:
-    """'a large red cube at the top left, a small blue sphere in the centre'."""
+    """'a large red cube at the top left, a small blue sphere in the centre': the objects in
+    reading order (row by row), so the target is a function of the image alone."""
     objects = SceneGraph.from_dict(record.meta["scene"]).objects
-    return ", ".join(f"{obj.phrase()} {obj.place()}" for obj in objects)
+    ordered = sorted(objects, key=lambda obj: (obj.row, obj.col))
+    return ", ".join(f"{obj.phrase()} {obj.place()}" for obj in ordered)
 
 
 def examples(settings: PretrainSettings, seed: int, scratch: Path) -> list[Example]:
@@ -220,7 +222,7 @@ def answer_check(
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32)
     model.eval()
     config = SyntheticConfig(seed=seed, num_samples=num_scenes)
-    in_format, correct = [], []
+    in_format, correct, kinds = [], [], []
     with tempfile.TemporaryDirectory(prefix="vlaa-tiny-check-") as scratch:
         records = [record for record, _ in generate(config, Path(scratch))]
         for start in range(0, len(records), 50):
@@ -246,7 +248,14 @@ def answer_check(
             for record, completion in zip(batch, completions, strict=True):
                 in_format.append(extract_answer(completion) is not None)
                 correct.append(score(record.reward_type, completion, record.answer) or 0.0)
+                kinds.append(record.reward_type)
+    by_type = {
+        f"accuracy_{kind}": sum(c for c, k in zip(correct, kinds, strict=True) if k == kind)
+        / kinds.count(kind)
+        for kind in sorted(set(kinds))
+    }
     return {
         "format_rate": sum(in_format) / len(in_format),
         "accuracy": sum(correct) / len(correct),
+        **by_type,
     }
