@@ -103,6 +103,7 @@ def main() -> None:
     for seed in args.seeds:
         run = one_seed(seed, root / f"seed-{seed}")
         runs.append(run)
+        write(runs, args.seeds)  # after every seed: a long study keeps what it measured
         arms = "  ".join(
             f"{arm} {run['arms'][arm].get('accuracy', float('nan')):.2f}"
             f"/{run['arms'][arm].get('format_rate', float('nan')):.2f}"
@@ -112,20 +113,25 @@ def main() -> None:
         for arm, row in run["grpo_dynamics"].items():
             print(f"  {arm:<9} " + "  ".join(f"{k} {v}" for k, v in row.items()))
         print(f"  paper finding: {run['paper_finding']}")
+    print(json.dumps(write(runs, args.seeds)["summary"], indent=2))
+    print(f"wrote {RESULTS}")
+
+
+def write(runs: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
     result = {
         "benchmark": "study",
         "pipeline": "vlaa-sft-vs-rl",
         "preset": "local-cpu",
-        "seeds": args.seeds,
+        "seeds": [run["seed"] for run in runs],
+        "seeds_asked": seeds,
         "summary": aggregate(runs),
         "runs": runs,
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
     }
-    print(json.dumps(result["summary"], indent=2))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    return result
 
 
 if __name__ == "__main__":
