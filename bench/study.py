@@ -8,7 +8,8 @@ one ``vlaa run --local --pipeline sft-vs-rl`` uses. The paper's qualitative find
 "SFT or RL?") is checked per seed as three yes/no answers: SFT-initialised GRPO starts at a
 higher reward, ends at a lower reward, and writes longer responses than GRPO from the base.
 
-Usage: ``python bench/study.py [--seeds 0 1 2] [--output DIR]``; writes
+Usage: ``python bench/study.py [--seeds 0 1 2] [--output DIR] [--collect]`` (``--collect``
+reads runs already finished under DIR instead of running them); writes
 ``bench/results/study.json`` with the machine it ran on.
 """
 
@@ -26,7 +27,7 @@ from machine_info import machine
 
 from vlaa.evaluation.compare import ARMS
 from vlaa.parameters import validate_parameters
-from vlaa.pipelines.local_run import run_local
+from vlaa.pipelines.local_run import RUN_FILE, run_local
 from vlaa.presets import preset
 
 RESULTS = Path(__file__).parent / "results" / "study.json"
@@ -45,14 +46,18 @@ def parameters(seed: int) -> dict[str, Any]:
 
 
 def one_seed(seed: int, output: Path) -> dict[str, Any]:
-    started = time.time()
     summary = run_local(validate_parameters(parameters(seed)), output, "sft-vs-rl")
+    return read_seed(seed, summary)
+
+
+def read_seed(seed: int, summary: dict[str, Any]) -> dict[str, Any]:
+    """One seed's numbers from its run summary (``run.json``) and the compare step's output."""
     report = Path(summary["artifacts"]["compare.report"])
     comparison = json.loads((report.parent / "compare-work" / "comparison.json").read_text())
     grpo, sft_grpo = comparison["grpo_dynamics"]["grpo"], comparison["grpo_dynamics"]["sft-grpo"]
     return {
         "seed": seed,
-        "wall_seconds": round(time.time() - started, 1),
+        "wall_seconds": summary["seconds"],
         "arms": {arm: comparison["accuracy"].get(arm, {}) for arm in ARMS},
         "grpo_dynamics": comparison["grpo_dynamics"],
         "curves": comparison.get("curves", {}),
@@ -97,11 +102,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--output", type=Path, default=None, help="run folders (default: temp)")
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="read the finished runs under --output instead of running them",
+    )
     args = parser.parse_args()
+    if args.collect and not args.output:
+        parser.error("--collect reads the runs under --output")
     root = args.output or Path(tempfile.mkdtemp(prefix="vlaa-study-"))
     runs = []
     for seed in args.seeds:
-        run = one_seed(seed, root / f"seed-{seed}")
+        folder = root / f"seed-{seed}"
+        if args.collect:
+            run_file = folder / RUN_FILE
+            if not run_file.is_file():
+                print(f"seed {seed}: no finished run in {folder}")
+                continue
+            run = read_seed(seed, json.loads(run_file.read_text()))
+        else:
+            run = one_seed(seed, folder)
         runs.append(run)
         write(runs, args.seeds)  # after every seed: a long study keeps what it measured
         arms = "  ".join(
@@ -113,6 +133,8 @@ def main() -> None:
         for arm, row in run["grpo_dynamics"].items():
             print(f"  {arm:<9} " + "  ".join(f"{k} {v}" for k, v in row.items()))
         print(f"  paper finding: {run['paper_finding']}")
+    if not runs:
+        raise SystemExit("no finished run to report")
     print(json.dumps(write(runs, args.seeds)["summary"], indent=2))
     print(f"wrote {RESULTS}")
 
