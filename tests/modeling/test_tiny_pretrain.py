@@ -110,7 +110,14 @@ def test_an_interrupted_build_leaves_no_base(
     monkeypatch.setattr(tiny_base, "pretrain_tiny", interrupted)
     with pytest.raises(KeyboardInterrupt):
         cached_tiny_base(0, QUICK)
-    assert [p.name for p in (tmp_path / "tiny-base").iterdir()] == [f"{cache_key(0, QUICK)}.lock"]
+    key = cache_key(0, QUICK)
+    assert [p.name for p in (tmp_path / "tiny-base").iterdir()] == [f"{key}.lock"]
+    # a killed process skips its cleanup: the next build of the key removes that scratch
+    (tmp_path / "tiny-base" / f".{key}-killed").mkdir()
+    monkeypatch.undo()
+    monkeypatch.setenv(tiny_base.CACHE_ENV, str(tmp_path))
+    cached_tiny_base(0, QUICK)
+    assert not (tmp_path / "tiny-base" / f".{key}-killed").exists()
 
 
 @pytest.mark.slow

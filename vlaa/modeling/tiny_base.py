@@ -79,6 +79,8 @@ def cached_tiny_base(
     with (root / f"{key}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if not (target / SUMMARY_FILE).is_file():
+            for stale in root.glob(f".{key}-*"):  # a killed build's scratch (we hold the lock)
+                shutil.rmtree(stale, ignore_errors=True)
             logger.info("pretraining the tiny base (seed %d) into %s", seed, target)
             scratch = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
             try:
