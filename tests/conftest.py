@@ -21,6 +21,27 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def pretrained_tiny_dir() -> Path:
+    """The ``tiny`` base as runs get it (seed 0, default pretraining), from the user's cache
+    (``VLAA_CACHE_DIR``): built at most once, shared with the pipeline tests' subprocesses."""
+    from vlaa.modeling.tiny_base import cached_tiny_base
+
+    return cached_tiny_base(0)[0]
+
+
+@pytest.fixture
+def quick_tiny_base(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """``tiny`` resolves to a seconds-long pretraining in a private cache (in this process)."""
+    from vlaa.modeling import tiny_base
+    from vlaa.modeling.tiny_pretrain import PretrainSettings
+
+    quick = PretrainSettings(num_scenes=8, steps=2, batch_size=4, warmup_steps=1)
+    monkeypatch.setattr(tiny_base, "DEFAULT_SETTINGS", quick)
+    monkeypatch.setenv(tiny_base.CACHE_ENV, str(tmp_path / "vlaa-cache"))
+    return tmp_path / "vlaa-cache"
+
+
+@pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A small synthetic dataset: paths of the ``sft``, ``rl``, ``eval`` splits and ``card``."""
     from vlaa.data.config import BuildDatasetConfig

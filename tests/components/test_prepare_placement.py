@@ -42,7 +42,9 @@ def test_bad_placement_fails_prepare_before_the_model_is_written(
     assert not (tmp_path / "model").exists()
 
 
-def test_good_placement_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_good_placement_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick_tiny_base: Path
+) -> None:
     monkeypatch.setenv(EVENTS_ENV, str(tmp_path / "events.jsonl"))
     run(_arguments(tmp_path, gpu_type="amd.com/gpu", gpu_count="8"))
     assert (tmp_path / "model" / "config.json").is_file()

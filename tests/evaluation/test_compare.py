@@ -20,7 +20,7 @@ def _grpo_model(tmp_path: Path, arm: str, rewards: list[float], lengths: list[fl
     folder = tmp_path / f"model-{arm}"
     folder.mkdir()
     rows = [
-        {"step": step, "reward": reward, "completions/mean_length": length}
+        {"step": step, "reward": reward, "completions/mean_length": length, "kl": step / 100}
         for step, (reward, length) in enumerate(zip(rewards, lengths, strict=True), start=1)
     ]
     rows.append({"step": len(rows), "train_runtime": 1.0})  # the trainer's closing row
@@ -44,7 +44,13 @@ def test_compare_tabulates_every_arm_and_the_grpo_dynamics(tmp_path: Path) -> No
         "reward_last": 0.5,
         "length_first": 20.0,
         "length_last": 20.0,
+        "kl_first": 0.03,
+        "kl_last": 0.08,
     }
+    curves = result["curves"]["sft-grpo"]
+    assert set(curves) == {"reward", "length", "kl"}
+    assert curves["reward"]["step"] == list(range(1, 11))
+    assert curves["kl"]["value"][-1] == 0.1 and curves["length"]["value"][0] == 60.0
     assert result["grpo_dynamics"]["sft-grpo"]["reward_first"] == 0.2
     markdown = (tmp_path / "out" / "comparison.md").read_text()
     assert "| GRPO only | 0.400 |" in markdown

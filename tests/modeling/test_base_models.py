@@ -32,14 +32,19 @@ def model_files(folder: Path) -> list[str]:
 # ----------------------------------------------------------------------------- tiny, folders
 
 
-def test_tiny_builds_the_model_with_seed_zero(tmp_path: Path) -> None:
+def test_tiny_builds_the_pretrained_model_with_seed_zero(
+    tmp_path: Path, quick_tiny_base: Path
+) -> None:
     resolved = resolve_base_model("tiny", tmp_path / "base")
-    assert json.loads((resolved.path / "vlaa_model.json").read_text())["seed"] == 0
+    provenance = json.loads((resolved.path / "vlaa_model.json").read_text())
+    assert provenance["seed"] == 0 and "pretrained" in provenance["weights"]
     assert resolved.lineage["kind"] == "tiny" and resolved.lineage["seed"] == 0
+    assert resolved.lineage["pretraining"]["settings"]["steps"] == 2
+    assert (quick_tiny_base / "tiny-base" / resolved.lineage["pretraining"]["cache_key"]).is_dir()
     check_model_dir(resolved.path)
 
 
-def test_tiny_with_a_seed(tmp_path: Path) -> None:
+def test_tiny_with_a_seed(tmp_path: Path, quick_tiny_base: Path) -> None:
     resolved = resolve_base_model("tiny:3", tmp_path / "base")
     assert json.loads((resolved.path / "vlaa_model.json").read_text())["seed"] == 3
 

@@ -75,6 +75,18 @@ CURVE_PANELS = (
 FIGURE_INCHES = (10.0, 7.2)
 FIGURE_DPI = 100
 
+# The GRPO arms' curves kept in comparison.json (the paper's Figure 5 reads off these three).
+CURVE_KEYS = {"reward": "reward", "length": "completions/mean_length", "kl": "kl"}
+
+
+def curves(log: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
+    """``{name: {"step": [...], "value": [...]}}`` for reward, response length and KL."""
+    out = {}
+    for name, key in CURVE_KEYS.items():
+        steps, values = curve(log, key)
+        out[name] = {"step": steps, "value": values}
+    return out
+
 
 def draw(
     table: dict[str, dict[str, float]], logs: dict[str, list[dict[str, Any]]], path: Path
@@ -129,15 +141,23 @@ def compare(
     for arm, log in logs.items():
         reward_first, reward_last = first_last_means(log, "reward")
         length_first, length_last = first_last_means(log, "completions/mean_length")
+        kl_first, kl_last = first_last_means(log, "kl")
         dynamics[arm] = {
             "reward_first": reward_first,
             "reward_last": reward_last,
             "length_first": length_first,
             "length_last": length_last,
+            "kl_first": kl_first,
+            "kl_last": kl_last,
         }
     output_dir.mkdir(parents=True, exist_ok=True)
     chart = draw(table, logs, output_dir / "comparison.png")
-    result = {"accuracy": table, "grpo_dynamics": dynamics, "paper": list(PAPER_FINDINGS)}
+    result = {
+        "accuracy": table,
+        "grpo_dynamics": dynamics,
+        "curves": {arm: curves(log) for arm, log in logs.items()},
+        "paper": list(PAPER_FINDINGS),
+    }
     (output_dir / "comparison.json").write_text(json.dumps(result, indent=2))
     (output_dir / "comparison.md").write_text(markdown(result))
     result["chart"] = str(chart)

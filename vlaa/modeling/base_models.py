@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlaa.modeling.factory import make_model
 from vlaa.modeling.loading import check_model_dir
 from vlaa.modeling.sources.errors import ModelSourceError
 from vlaa.modeling.sources.files import copy_hashed, folder_digest, fresh_folder, hash_folder
 from vlaa.modeling.sources.uri import ModelSource, parse_model_source
+from vlaa.modeling.tiny_base import write_tiny_base
 from vlaa.registry.config import DEFAULT_STORE_URI
 
 # Written beside the model: where it came from (also the prepare artifact's metadata).
@@ -76,9 +76,11 @@ def local_model(source: str, cache_dir: Path, *, registry_uri: str | None = None
 
 def _fetch(source: ModelSource, output_dir: Path, registry_uri: str) -> dict[str, Any]:
     if source.kind == "tiny":
-        make_model(fresh_folder(output_dir), size="tiny", seed=source.seed)
+        # The random model plus a short pretraining, cached by seed (vlaa/modeling/tiny_base.py).
+        summary = write_tiny_base(fresh_folder(output_dir), source.seed)
         digest = folder_digest(hash_folder(output_dir))
-        return {"kind": "tiny", "seed": source.seed, "sha256": digest}
+        pretraining = {k: summary[k] for k in ("settings", "cache_key", "loss_last")}
+        return {"kind": "tiny", "seed": source.seed, "pretraining": pretraining, "sha256": digest}
     if source.kind == "folder":
         return _copy_folder(Path(source.path), output_dir)
     if source.kind == "hf":
