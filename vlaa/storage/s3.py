@@ -289,22 +289,7 @@ class S3Store:
         self._check_upload(name, digest, len(data))
 
     def get_bytes(self, key: str) -> bytes:
-        name = self._name(key)
-
-        def read() -> bytes:
-            response = self.client.get_object(self.bucket, name)
-            try:
-                return response.read()
-            finally:
-                response.close()
-                response.release_conn()
-
-        try:
-            return self._call(f"download of {name}", read)
-        except S3StoreError as error:
-            if _is_missing(error):
-                raise ObjectNotFoundError(f"no object {key!r} in {self!r}") from None
-            raise
+        return self.get_bytes_tagged(key)[0]  # one read path: the body and its ETag
 
     def get_file(self, key: str, local_path: Path) -> None:
         name = self._name(key)
