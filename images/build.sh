@@ -4,20 +4,26 @@
 # podman.
 #
 #   1. base image: BASE_IMAGE (e.g. images/bootstrap-base.sh's local one) is used as given;
-#      otherwise the default public base, pinned by the digest in images/base-images.lock (a
-#      "-" there, or REFRESH_DIGESTS=1, is resolved from the registry and written back);
+#      BASE_IMAGE=local is images/bootstrap-base.sh's image, made first when absent (no
+#      registry needed); otherwise the default public base, pinned by the digest in
+#      images/base-images.lock (a "-" there, or REFRESH_DIGESTS=1, is resolved from the
+#      registry and written back);
 #   2. WHEELS=dir: the wheels in dir are linked into images/wheels/ (the build context), where
 #      pip looks before the index (e.g. torch's multi-GB CUDA wheels already on disk);
 #   3. both images are built; PIP_CA (default: $PIP_CERT, else the system CA bundle) reaches pip
 #      as the build secret pip-ca (for a TLS-intercepting proxy), PIP_INDEX_URL as a build arg;
-#   4. with PUSH=1 they are pushed, and their registry digests are written to images/images.env
+#   4. an image whose inputs are unchanged is not rebuilt: each image carries the labels
+#      org.vlaa-thinker.source-sha256 (vlaa/containers/source_hash.py: what its project stage
+#      COPYs) and org.vlaa-thinker.inputs-sha256 (that, the Dockerfile, its .dockerignore, the
+#      lock files, the base image and the build args); FORCE=1 builds anyway;
+#   5. with PUSH=1 they are pushed, and their registry digests are written to images/images.env
 #      (VLAA_IMAGE_REGISTRY, VLAA_IMAGE_TAG, VLAA_IMAGE_DIGEST_TRAINER, VLAA_IMAGE_DIGEST_TOOLS):
 #      `set -a; . images/images.env; set +a` before `vlaa compile` pins the pipeline by digest.
 #
 # Environment: VLAA_IMAGE_REGISTRY (ghcr.io/vlaa-thinker), VLAA_IMAGE_TAG (the package
 # version), PUSH (0), PLATFORM (linux/amd64), IMAGES ("tools trainer"), REFRESH_DIGESTS (0),
 # DOCKER, BASE_IMAGE, WHEELS, PIP_CA, PIP_INDEX_URL, BUILD_FLAGS (more build options, e.g.
-# --no-cache), BASE_LOCK, ENV_OUT.
+# --no-cache), BASE_LOCK, ENV_OUT, FORCE (0).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -28,6 +34,10 @@ PUSH=${PUSH:-0}
 PLATFORM=${PLATFORM:-linux/amd64}
 IMAGES=${IMAGES:-tools trainer}
 REFRESH_DIGESTS=${REFRESH_DIGESTS:-0}
+FORCE=${FORCE:-0}
+LOCAL_BASE=localhost/vlaa-base:bookworm-py3.11  # images/bootstrap-base.sh's default TAG
+LABEL_SOURCE=org.vlaa-thinker.source-sha256      # vlaa/containers/source_hash.py
+LABEL_INPUTS=org.vlaa-thinker.inputs-sha256
 BASE_LOCK=${BASE_LOCK:-images/base-images.lock}
 ENV_OUT=${ENV_OUT:-images/images.env}
 DIGEST_RE='^sha256:[0-9a-f]{64}$'
@@ -65,9 +75,20 @@ trap 'rm -f "$tmp" "$tmp".*' EXIT
 
 # 1. The base image.
 build_args=()
+base_id=""
+if [[ "${BASE_IMAGE:-}" == local ]]; then
+    BASE_IMAGE=$LOCAL_BASE
+    if ! "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+        echo "base: $BASE_IMAGE absent; making it (images/bootstrap-base.sh)"
+        DOCKER=$DOCKER TAG=$BASE_IMAGE images/bootstrap-base.sh
+    fi
+fi
 if [[ -n "${BASE_IMAGE:-}" ]]; then
+    "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1 || "$DOCKER" pull "$BASE_IMAGE" ||
+        die "base image $BASE_IMAGE is not here and cannot be pulled (no registry? BASE_IMAGE=local)"
     build_args+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
-    echo "base: $BASE_IMAGE (as given)"
+    base_id=$("$DOCKER" image inspect --format '{{.Id}}' "$BASE_IMAGE")
+    echo "base: $BASE_IMAGE (as given, $base_id)"
 else
     while IFS= read -r line; do
         if [[ -z "$line" || "$line" == \#* ]]; then
@@ -83,6 +104,7 @@ else
         fi
         printf '%-24s %-40s %s\n' "$arg" "$ref" "$digest" >>"$tmp"
         build_args+=(--build-arg "$arg=@$digest")
+        base_id+="$ref@$digest "
     done <"$BASE_LOCK"
     cp "$tmp" "$BASE_LOCK"
 fi
@@ -118,19 +140,33 @@ read -r -a extra_flags <<<"${BUILD_FLAGS:-}"
 build_args+=("${extra_flags[@]}")
 
 # 4. Build (and push), then record the pushed digests.
+source_sha=$(python3 vlaa/containers/source_hash.py .)
 declare -A pushed
 for name in $IMAGES; do
     ref="$REGISTRY/vlaa-$name:$TAG"
     # The layer cache key for what the Dockerfile bind-mounts (podman does not hash mounts).
     lock_sha=$(cat "images/requirements/$name.lock" images/requirements/build-constraints.txt \
         images/select_wheels.py | sha256sum | cut -d' ' -f1)
+    # Everything the image is built from: unchanged -> the image is reused. (Not WHEELS: the
+    # lock pins the same files whether they come from disk or from the index.)
+    inputs_sha=$({ echo "$source_sha $lock_sha $base_id $PLATFORM ${PIP_INDEX_URL:-}";
+        cat "images/$name.Dockerfile" "images/$name.Dockerfile.dockerignore"; } |
+        sha256sum | cut -d' ' -f1)
+    current=$("$DOCKER" image inspect --format "{{index .Config.Labels \"$LABEL_INPUTS\"}}" \
+        "$ref" 2>/dev/null || true)
+    if [[ "$FORCE" != 1 && "$PUSH" != 1 && "$current" == "$inputs_sha" ]]; then
+        echo "up to date: $ref (inputs ${inputs_sha:0:12} unchanged; FORCE=1 rebuilds)"
+        continue
+    fi
+    build_args_image=("${build_args[@]}" --build-arg "LOCK_SHA256=$lock_sha"
+        --label "$LABEL_SOURCE=$source_sha" --label "$LABEL_INPUTS=$inputs_sha")
     echo "building $ref"
     start=$SECONDS
     if [[ "$ENGINE" == podman ]]; then
         # --format docker: the OCI format drops SHELL (bash with pipefail).
         "$DOCKER" build --format docker --platform "$PLATFORM" --file "images/$name.Dockerfile" \
             --ignorefile "images/$name.Dockerfile.dockerignore" \
-            "${build_args[@]}" --build-arg "LOCK_SHA256=$lock_sha" --tag "$ref" .
+            "${build_args_image[@]}" --tag "$ref" .
         if [[ "$PUSH" == 1 ]]; then
             "$DOCKER" push --digestfile "$tmp.$name.digest" "$ref"
             pushed[$name]=$(cat "$tmp.$name.digest")
@@ -139,7 +175,7 @@ for name in $IMAGES; do
         output=(--load)
         [[ "$PUSH" == 1 ]] && output=(--push)
         "$DOCKER" buildx build --platform "$PLATFORM" --file "images/$name.Dockerfile" \
-            "${build_args[@]}" --build-arg "LOCK_SHA256=$lock_sha" --tag "$ref" \
+            "${build_args_image[@]}" --tag "$ref" \
             --metadata-file "$tmp.$name.json" "${output[@]}" .
         if [[ "$PUSH" == 1 ]]; then
             pushed[$name]=$(sed -n 's/.*"containerimage.digest": *"\(sha256:[0-9a-f]*\)".*/\1/p' \

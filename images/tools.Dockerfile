@@ -66,9 +66,14 @@ RUN --mount=type=bind,source=images/requirements,target=/req \
     && /opt/venv/bin/pip install --no-cache-dir --find-links /wheels --no-deps \
         --no-build-isolation -r /req/tools.lock \
     && /opt/venv/bin/pip check
-# Layer 2 (small, changes with the code): the project.
-RUN --mount=type=bind,from=project,source=/dist,target=/dist \
-    pip install --no-cache-dir --no-deps --no-index /dist/*.whl \
+# Layer 2 (small, changes with the code): the project's wheel, COPYed from the project stage
+# (content-hashed by Docker and podman alike) rather than bind-mounted: podman 4.3 neither keys
+# its layer cache on a `--mount=type=bind,from=<stage>` (measured: a code change reused the old
+# layer and the image ran the old code) nor finds the stage's files when that stage came from
+# the cache ("couldn't find .../merged/dist on host to bind mount").
+COPY --from=project /dist /tmp/dist
+RUN pip install --no-cache-dir --no-deps --no-index /tmp/dist/*.whl \
+    && rm -rf /tmp/dist \
     && pip check \
     && python -c "import vlaa, torch, transformers, kfp"
 USER 1000:1000

@@ -1,13 +1,16 @@
 """Run a pipeline (``vlaa-thinker`` or ``vlaa-sft-vs-rl``) on this machine through KFP's local
-SubprocessRunner."""
+runner: SubprocessRunner (this Python environment) or DockerRunner (each task in the image the
+compiled pipeline names; pipelines/container_tasks.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ from kfp.dsl.graph_component import GraphComponent
 from vlaa.errors import UserError
 from vlaa.evaluation.compare import ARMS
 from vlaa.parameters import RunParameters
-from vlaa.pipelines import kubernetes
+from vlaa.pipelines import container_tasks, kubernetes
 from vlaa.pipelines.names import STUDY, THINKER, pipeline_name
 from vlaa.pipelines.quiet import quiet_task_logs
 from vlaa.pipelines.sft_vs_rl import vlaa_sft_vs_rl
@@ -25,6 +28,7 @@ from vlaa.pipelines.vlaa_thinker import vlaa_thinker
 from vlaa.stages import EVENTS_ENV, read_events
 
 RUN_FILE = "run.json"
+RUNNERS = ("subprocess", "container")
 
 
 class PipelineFailed(UserError, RuntimeError):
@@ -54,49 +58,86 @@ def built_for_local(pipeline: GraphComponent) -> GraphComponent:
         )
 
 
+@contextlib.contextmanager
+def _subprocess_runner(
+    pipeline_root: Path, events_path: Path, verbose: bool
+) -> Iterator[container_tasks.TaskRecorder]:
+    """KFP's SubprocessRunner; its tasks inherit this process's environment (the events file)."""
+    previous_events = os.environ.get(EVENTS_ENV)
+    os.environ[EVENTS_ENV] = str(events_path)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(pipeline_root),
+        raise_on_error=True,
+    )
+    try:
+        yield container_tasks.subprocess_recorder()
+    finally:
+        if previous_events is None:
+            os.environ.pop(EVENTS_ENV, None)
+        else:
+            os.environ[EVENTS_ENV] = previous_events
+
+
 def run_local(
-    params: RunParameters, output_dir: Path, pipeline: str = THINKER, verbose: bool = False
+    params: RunParameters,
+    output_dir: Path,
+    pipeline: str = THINKER,
+    verbose: bool = False,
+    runner: str = "subprocess",
+    allow_stale_images: bool = False,
 ) -> dict[str, Any]:
     """Run the whole DAG; write ``run.json`` in ``output_dir`` and return its content.
-    ``verbose`` shows KFP's executor logs and library warnings (hidden otherwise)."""
+    ``verbose`` shows KFP's executor logs and library warnings (hidden otherwise); ``runner``
+    is ``subprocess`` (this Python environment) or ``container`` (the pipeline's images)."""
+    if runner not in RUNNERS:
+        raise UserError(f"unknown runner {runner!r}: choose {' or '.join(RUNNERS)}")
     pipeline = pipeline_name(pipeline)
     pipeline_function = built_for_local(vlaa_thinker if pipeline == THINKER else vlaa_sft_vs_rl)
     output_dir = output_dir.resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     events_path = output_dir / "events.jsonl"
     events_path.unlink(missing_ok=True)
-    previous_events = os.environ.get(EVENTS_ENV)
-    os.environ[EVENTS_ENV] = str(events_path)  # task subprocesses inherit it
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(output_dir / "artifacts"),
-        raise_on_error=True,
-    )
+    pipeline_root = output_dir / "artifacts"
+    if runner == "container":
+        task_runner = container_tasks.container_runner(
+            pipeline_function, output_dir, pipeline_root, events_path, verbose, allow_stale_images
+        )
+    else:
+        task_runner = _subprocess_runner(pipeline_root, events_path, verbose)
     started = time.time()
     error: str | None = None
-    # The component images are not used by the subprocess runner; its warning about them is noise.
-    with warnings.catch_warnings():
+    # The component images are not used by the subprocess runner; its warning about them is
+    # noise. Resource and placement settings are for the cluster (pipelines/kubernetes.py).
+    with task_runner as recorder, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-        # Resource and placement settings are for the cluster (pipelines/kubernetes.py).
         warnings.filterwarnings("ignore", message=".*no effect in the current local runner.*")
         try:
             with quiet_task_logs(verbose):
                 pipeline_function(**kfp_arguments(params, pipeline))
         except RuntimeError as failure:
             error = str(failure)
-        finally:
-            if previous_events is None:
-                os.environ.pop(EVENTS_ENV, None)
-            else:
-                os.environ[EVENTS_ENV] = previous_events
     summary = summarise(read_events(events_path), time.time() - started, params, pipeline)
     summary["status"] = "failed" if error else "succeeded"
+    summary["runner"] = runner
+    summary["tasks"] = recorder.records([stage["name"] for stage in summary["stages"]])
     (output_dir / RUN_FILE).write_text(json.dumps(summary, indent=2, default=str))
     if error:
-        failed = [s for s in summary["stages"] if s["status"] == "failed"]
-        detail = f"stage {failed[0]['name']}: {failed[0]['error']}" if failed else error
-        raise PipelineFailed(detail)
+        raise PipelineFailed(_failure_detail(summary, recorder, error))
     return summary
+
+
+def _failure_detail(
+    summary: dict[str, Any], recorder: container_tasks.TaskRecorder, error: str
+) -> str:
+    """The failed stage's own error when it wrote one (with the container it failed in), else
+    the failed container's exit code and last log line, else KFP's message."""
+    failed = [s for s in summary["stages"] if s["status"] == "failed"]
+    container = recorder.failure()
+    if failed:
+        where = f" [{container}]" if container else ""
+        return f"stage {failed[0]['name']}: {failed[0]['error']}{where}"
+    return container or error
 
 
 def summarise(

@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 import yaml
 from fixtures.configs import tiny_run_parameters
-from PIL import Image
-from transformers import AutoModelForImageTextToText, AutoProcessor
+from support.published_model import assert_published_model_generates
 
 from vlaa.parameters import validate_parameters
 from vlaa.pipelines.compile import compile_pipeline
@@ -137,24 +135,6 @@ def _run(grpo_init: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
     return summary
 
 
-def _assert_published_model_generates(version_dir: Path) -> None:
-    processor = AutoProcessor.from_pretrained(version_dir)
-    model = AutoModelForImageTextToText.from_pretrained(version_dir).eval()
-    messages = [
-        {
-            "role": "user",
-            "content": [{"type": "image"}, {"type": "text", "text": "How many objects?"}],
-        }
-    ]
-    text = processor.apply_chat_template(messages, add_generation_prompt=True)
-    inputs = processor(
-        text=[text], images=[Image.new("RGB", (112, 112), "blue")], return_tensors="pt"
-    )
-    with torch.inference_mode():
-        output = model.generate(**inputs, max_new_tokens=4, do_sample=False)
-    assert output.shape[1] > inputs["input_ids"].shape[1]
-
-
 def _assert_arm_succeeded(summary: dict[str, Any], arm: str, stages: Sequence[str]) -> None:
     """The run succeeded on arm ``arm``, and exactly ``stages`` ran, each successfully."""
     assert summary["status"] == "succeeded"
@@ -189,7 +169,7 @@ def test_local_run_grpo_from_sft_publishes_a_working_model(
     assert "config.json" in published and "README.md" in published
     assert any(path.endswith(".safetensors") for path in published)
     assert (tmp_path / "registry" / MODEL_NAME / "aliases" / "latest.json").is_file()
-    _assert_published_model_generates(version_dir)
+    assert_published_model_generates(version_dir)
 
 
 @pytest.mark.slow

@@ -41,6 +41,21 @@ def run(
             "--verbose", help="Show KFP's executor logs and library warnings (hidden by default)."
         ),
     ] = False,
+    runner: Annotated[
+        str,
+        typer.Option(
+            help="subprocess (every task in this Python environment) or container (each task "
+            "in the image the pipeline names, with Docker or podman; docs/containers.md)."
+        ),
+    ] = "subprocess",
+    allow_stale_images: Annotated[
+        bool,
+        typer.Option(
+            "--allow-stale-images",
+            help="With --runner container: run images built from other sources than this "
+            "checkout (refused by default).",
+        ),
+    ] = False,
 ) -> None:
     """Run a whole DAG on this machine: vlaa-thinker (default) or the vlaa-sft-vs-rl study."""
     if not local:
@@ -61,11 +76,11 @@ def run(
         raw.setdefault("publish", {}).setdefault("store_uri", str((output / "registry").resolve()))
         validated = validate_parameters(raw)
         arm = f"arm grpo-from-{validated.grpo_init}" if chosen == THINKER else "all arms"
-        console.rule(f"{chosen} (local, {arm})")
+        console.rule(f"{chosen} (local, {runner} runner, {arm})")
         # Imported after validation: KFP and the pipelines take seconds to load.
         from vlaa.pipelines.local_run import run_local
 
-        summary = run_local(validated, output, chosen, verbose)
+        summary = run_local(validated, output, chosen, verbose, runner, allow_stale_images)
         _print_summary(summary, output)
 
     guarded(action)

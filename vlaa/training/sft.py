@@ -38,6 +38,7 @@ from vlaa.training.fit import DROPS_FILE, fit_samples, sft_tokens
 from vlaa.training.log import TRAIN_LOG_IN_MODEL, keep_log_until, read_log
 from vlaa.training.precision import precision_args, resolve_precision
 from vlaa.training.subsets import SELECTION_FILE, SubsetSelection, select_subset
+from vlaa.training.trainer_args import activation_checkpointing_field
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -108,7 +109,7 @@ def run_sft(
         lr_scheduler_type=config.lr_scheduler_type,
         weight_decay=config.weight_decay,
         max_length=config.max_length,
-        activation_checkpointing=config.activation_checkpointing,
+        **{activation_checkpointing_field("sft"): config.activation_checkpointing},
         completion_only_loss=True,
         **precision_args(precision),
         deepspeed=deepspeed,

@@ -83,3 +83,16 @@ def check_trainer_args(
     if problems:
         raise ValueError("; ".join(problems))
     return dict(values)
+
+
+def activation_checkpointing_field(kind: TrainerKind) -> str:
+    """The ``TrainingArguments`` field that turns activation checkpointing on, in the installed
+    transformers: ``activation_checkpointing`` from 5.23 (``gradient_checkpointing`` is its
+    deprecated alias there, "will be removed in v6"), ``gradient_checkpointing`` alone in 5.17
+    (the trainer image's: images/requirements/trainer.lock)."""
+    fields = trl_config_fields(kind)
+    return (
+        "activation_checkpointing"
+        if "activation_checkpointing" in fields
+        else ("gradient_checkpointing")
+    )
