@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUTPUT ?= runs/local
 
-.PHONY: setup run test lint lint-imports compile docs bench clean images images-base images-lock
+.PHONY: setup engine run test lint lint-imports compile docs bench clean images images-base images-lock
 
 # pyproject's requires-python; checked before anything is created, and a venv left by another
 # Python (or broken half-way) is recreated instead of failing the same way every time.
@@ -29,7 +29,11 @@ setup: $(BIN)/vlaa
 run: setup
 	$(BIN)/vlaa run --local --output $(OUTPUT)
 
-test: setup
+# The container engine for the image tests (tests/containers/): podman, as root on Debian.
+engine:
+	images/install-engine.sh
+
+test: setup engine
 	$(BIN)/ruff check .
 	# lint-imports over the installed layout (components/ and pipelines/ mapped under vlaa/)
 	$(BIN)/python tests/support/import_graph.py

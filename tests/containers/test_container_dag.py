@@ -56,6 +56,16 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     yield
 
 
+@pytest.mark.slow
+def test_unchanged_inputs_reuse_the_images(images: None, tmp_path: Path) -> None:
+    log = tmp_path / "again.log"
+    build_images(log)
+    text = log.read_text()
+    for image in (TOOLS_IMAGE, TRAINER_IMAGE):
+        assert f"up to date: {image} (inputs " in text, text[-2000:]
+    assert "building " not in text
+
+
 def _installed_sources(image: str) -> dict[str, str]:
     """SHA-256 of every .py file of the vlaa package inside ``image``."""
     script = (
