@@ -21,14 +21,13 @@ from vlaa.errors import UserError
 from vlaa.evaluation.compare import ARMS
 from vlaa.parameters import RunParameters
 from vlaa.pipelines import container_tasks, kubernetes
-from vlaa.pipelines.names import STUDY, THINKER, pipeline_name
+from vlaa.pipelines.names import RUNNERS, STUDY, THINKER, pipeline_name
 from vlaa.pipelines.quiet import quiet_task_logs
 from vlaa.pipelines.sft_vs_rl import vlaa_sft_vs_rl
 from vlaa.pipelines.vlaa_thinker import vlaa_thinker
 from vlaa.stages import EVENTS_ENV, read_events
 
 RUN_FILE = "run.json"
-RUNNERS = ("subprocess", "container")
 
 
 class PipelineFailed(UserError, RuntimeError):
@@ -91,7 +90,7 @@ def run_local(
     ``verbose`` shows KFP's executor logs and library warnings (hidden otherwise); ``runner``
     is ``subprocess`` (this Python environment) or ``container`` (the pipeline's images)."""
     if runner not in RUNNERS:
-        raise UserError(f"unknown runner {runner!r}: choose {' or '.join(RUNNERS)}")
+        raise UserError(f"unknown runner {runner!r}; choose {' or '.join(RUNNERS)}")
     pipeline = pipeline_name(pipeline)
     pipeline_function = built_for_local(vlaa_thinker if pipeline == THINKER else vlaa_sft_vs_rl)
     output_dir = output_dir.resolve()

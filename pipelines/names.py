@@ -14,3 +14,13 @@ def pipeline_name(name: str) -> str:
     if name not in PIPELINE_ALIASES:
         raise KeyError(f"unknown pipeline {name!r}; choose one of {', '.join(PIPELINE_ALIASES)}")
     return PIPELINE_ALIASES[name]
+
+
+# ``vlaa run --local --runner``: KFP's SubprocessRunner or DockerRunner (pipelines/local_run.py).
+RUNNERS = ("subprocess", "container")
+
+
+def check_runner(runner: str) -> str:
+    if runner not in RUNNERS:
+        raise ValueError(f"unknown runner {runner!r}; choose {' or '.join(RUNNERS)}")
+    return runner

@@ -90,6 +90,7 @@ class PipelineCalls(list):
     def __init__(self) -> None:
         super().__init__()
         self.pipelines: list[str] = []
+        self.runners: list[str] = []
 
 
 @pytest.fixture
@@ -100,10 +101,16 @@ def pipeline_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     calls = PipelineCalls()
 
     def refuse(
-        params: Any, output: Path, pipeline: str = "vlaa-thinker", verbose: bool = False
+        params: Any,
+        output: Path,
+        pipeline: str = "vlaa-thinker",
+        verbose: bool = False,
+        runner: str = "subprocess",
+        allow_stale_images: bool = False,
     ) -> dict[str, Any]:
         calls.append(params)
         calls.pipelines.append(pipeline)
+        calls.runners.append(runner)
         raise RuntimeError("the pipeline must not start for invalid parameters")
 
     monkeypatch.setattr(local_run, "run_local", refuse)
@@ -237,6 +244,21 @@ def test_run_with_valid_parameters_reaches_the_pipeline(
     assert validated.sft["learning_rate"] == 3e-3  # the local-cpu preset underneath
     assert validated.publish["store_uri"] == str((tmp_path / "o" / "registry").resolve())
     assert result.exit_code != 0  # the stand-in pipeline fails
+
+
+def test_run_runner_option_reaches_the_local_run(
+    tmp_path: Path, pipeline_calls: PipelineCalls
+) -> None:
+    _invoke("run", "--local", "--runner", "container", "--output", str(tmp_path / "o"))
+    assert pipeline_calls.runners == ["container"]
+
+
+@pytest.mark.usefixtures("pipeline_calls")
+def test_run_unknown_runner_fails_before_the_pipeline(tmp_path: Path) -> None:
+    result = _invoke("run", "--local", "--runner", "kubernetes", "--output", str(tmp_path / "o"))
+    _assert_clean_failure(result)
+    assert "unknown runner 'kubernetes'; choose subprocess or container" in _plain(result.output)
+    assert not (tmp_path / "o").exists()
 
 
 def test_run_pipeline_option_picks_the_study(tmp_path: Path, pipeline_calls: PipelineCalls) -> None:

@@ -180,3 +180,20 @@ def test_image_built_from_other_sources_is_refused(
         check_images(engine.client, [TOOLS_IMAGE], engine.name, allow_stale=True)
         with pytest.raises(StaleImage, match=r"built from other sources .*make images"):
             check_images(engine.client, [TOOLS_IMAGE], engine.name)
+
+
+@pytest.mark.slow
+def test_study_runs_in_the_images(images: None, tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(tiny_run_parameters()))
+    result = _vlaa_run(tmp_path / "run", "--pipeline", "sft-vs-rl", "--params", str(params))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["status"] == "succeeded" and run["runner"] == "container"
+    images_by_task = {task["task"]: task["image"] for task in run["tasks"]}
+    assert images_by_task["compare"] == TOOLS_IMAGE
+    assert sum(image == TRAINER_IMAGE for image in images_by_task.values()) == 7  # 4 eval, 3 train
+    report = Path(run["artifacts"]["compare.report"]).read_text()
+    for title in ("base model", "SFT only", "GRPO only", "SFT, then GRPO"):
+        assert f"| {title} |" in report

@@ -65,7 +65,9 @@ def run(
 
     def action() -> None:
         from vlaa.parameters import load_parameter_file, merge, validate_parameters
-        from vlaa.pipelines.names import THINKER, pipeline_name
+        from vlaa.pipelines.names import THINKER, check_runner, pipeline_name
+
+        check_runner(runner)
         from vlaa.presets import preset as named_preset
 
         chosen = pipeline_name(pipeline)
