@@ -64,14 +64,14 @@ class PretrainSettings:
     # easiest visual signal for the language model to start reading.
     single_object_scenes: int = 1000
     caption_share: float = 1.0  # scenes that also get a caption example
-    steps: int = 500
+    steps: int = 700
     batch_size: int = 32
     learning_rate: float = 3e-3
     # The vision tower and merger stay frozen for the first steps, then learn at a share of
     # the rate. Trained from the start they collapse into a constant within ~100 steps (the
     # language model, still learning the format, treats the image as noise) and the model
     # never learns to read it (docs/study-results.md).
-    vision_frozen_steps: int = 250
+    vision_frozen_steps: int = 350
     vision_lr_scale: float = 0.1
     warmup_steps: int = 30
     weight_decay: float = 0.0
