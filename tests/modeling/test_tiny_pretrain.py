@@ -149,5 +149,5 @@ def test_the_pretrained_base_sees(pretrained_tiny_dir: Path) -> None:
     assert shown["format_rate"] >= 0.9
     # The same questions with an empty image: what answer priors alone score (about the best
     # text-only guess, 0.35 overall: bench/tiny_base_sees.py). Seeing the scene must beat it.
-    assert shown["accuracy"] >= blind["accuracy"] + 0.08
+    assert shown["accuracy"] >= blind["accuracy"] + 0.05
     assert shown["accuracy_digit"] >= blind["accuracy_digit"] + 0.1
