@@ -35,7 +35,9 @@ def quick_tiny_base(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     from vlaa.modeling import tiny_base
     from vlaa.modeling.tiny_pretrain import PretrainSettings
 
-    quick = PretrainSettings(num_scenes=8, steps=2, batch_size=4, warmup_steps=1)
+    quick = PretrainSettings(
+        num_scenes=8, single_object_scenes=2, steps=2, batch_size=4, warmup_steps=1
+    )
     monkeypatch.setattr(tiny_base, "DEFAULT_SETTINGS", quick)
     monkeypatch.setenv(tiny_base.CACHE_ENV, str(tmp_path / "vlaa-cache"))
     return tmp_path / "vlaa-cache"

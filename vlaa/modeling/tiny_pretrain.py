@@ -6,8 +6,9 @@ writes an ``<answer>`` (GRPO from it earns reward 0) and its vision tower, froze
 paper's training rule, never learnt to see. So ``tiny`` is the factory's random model plus a
 short supervised pretraining on synthetic scenes, with the vision tower trainable:
 
-- short captions ("Describe the image."), which teach the vision tower colours, shapes,
-  sizes and places, and
+- short captions ("Describe the image." -> "There are 2 objects: a large red cube at the top
+  left, ..."), which teach the model to read colours, shapes, sizes, places and counts off the
+  image, with extra one-object scenes whose caption is a property of the whole image, and
 - direct answers to the run's question families (counting, subtraction, colour / shape / size),
 
 every target in the system prompt's format with an empty thinking block and no reasoning,
@@ -17,6 +18,8 @@ reasoning). The reward's format check (vlaa/rewards/extract.py) needs only the `
 The scenes are drawn from the same generator as the run's data (vlaa/data/synthetic.py) at
 sample indices from ``SCENE_OFFSET`` on, so no pretraining scene is a scene of a data build.
 Plain torch loop, fp32 on CPU, seeded: the same seed and settings give the same weights.
+The vision tower and merger learn at a tenth of the rate: at the full rate they turn the
+image into a near-constant (PretrainSettings.vision_lr_scale) and the model answers blind.
 """
 
 from __future__ import annotations
@@ -57,10 +60,19 @@ class PretrainSettings:
     image_size: int = 112  # the data build's default: 16 visual tokens an image
     min_objects: int = 1
     max_objects: int = 4  # the data build's default
+    # Extra scenes with one object: their captions name what the whole image shows, the
+    # easiest visual signal for the language model to start reading.
+    single_object_scenes: int = 1000
     caption_share: float = 1.0  # scenes that also get a caption example
-    steps: int = 300
+    steps: int = 700
     batch_size: int = 32
     learning_rate: float = 3e-3
+    # The vision tower and merger stay frozen for the first steps, then learn at a share of
+    # the rate. Trained from the start they collapse into a constant within ~100 steps (the
+    # language model, still learning the format, treats the image as noise) and the model
+    # never learns to read it (docs/study-results.md).
+    vision_frozen_steps: int = 350
+    vision_lr_scale: float = 0.1
     warmup_steps: int = 30
     weight_decay: float = 0.0
 
@@ -78,16 +90,18 @@ def answer_target(answer: str) -> str:
 
 
 def caption(record: Record) -> str:
-    """'a large red cube at the top left, a small blue sphere in the centre': the objects in
-    reading order (row by row), so the target is a function of the image alone."""
+    """'There are 2 objects: a large red cube at the top left, a small blue sphere in the
+    centre': the count, then the objects in reading order (row by row), so the target is a
+    function of the image alone."""
     objects = SceneGraph.from_dict(record.meta["scene"]).objects
     ordered = sorted(objects, key=lambda obj: (obj.row, obj.col))
-    return ", ".join(f"{obj.phrase()} {obj.place()}" for obj in ordered)
+    head = "There is 1 object: " if len(objects) == 1 else f"There are {len(objects)} objects: "
+    return head + ", ".join(f"{obj.phrase()} {obj.place()}" for obj in ordered)
 
 
-def examples(settings: PretrainSettings, seed: int, scratch: Path) -> list[Example]:
-    """Render the scenes and turn each into a direct-answer example (and some into captions)."""
-    config = SyntheticConfig(
+def _scene_configs(settings: PretrainSettings, seed: int) -> list[SyntheticConfig]:
+    """The main scenes, then the one-object scenes at the indices after them."""
+    main = SyntheticConfig(
         seed=seed,
         num_samples=settings.num_scenes,
         image_size=settings.image_size,
@@ -95,9 +109,27 @@ def examples(settings: PretrainSettings, seed: int, scratch: Path) -> list[Examp
         max_objects=settings.max_objects,
         start_index=SCENE_OFFSET,
     )
+    if settings.single_object_scenes <= 0:
+        return [main]
+    single = main.model_copy(
+        update={
+            "num_samples": settings.single_object_scenes,
+            "min_objects": 1,
+            "max_objects": 1,
+            "start_index": SCENE_OFFSET + settings.num_scenes,
+        }
+    )
+    return [main, single]
+
+
+def examples(settings: PretrainSettings, seed: int, scratch: Path) -> list[Example]:
+    """Render the scenes and turn each into a direct-answer example (and some into captions)."""
     rng = random.Random(f"vlaa-tiny-pretrain:{seed}")
     out: list[Example] = []
-    for record, _scene in generate(config, scratch):
+    records = (
+        item for config in _scene_configs(settings, seed) for item in generate(config, scratch)
+    )
+    for record, _scene in records:
         with Image.open(scratch / record.image) as opened:
             image = opened.convert("RGB")
         question = user_text(record.question, record.reward_type)
@@ -175,12 +207,21 @@ def pretrain_tiny(output_dir: Path, seed: int, settings: PretrainSettings) -> di
     model.train()  # every parameter trainable, the vision tower included
     with tempfile.TemporaryDirectory(prefix="vlaa-tiny-scenes-") as scratch:
         data = examples(settings, seed, Path(scratch))
+    centre_visual_tokens(model, processor, [example.image for example in data[:256]])
+    vision = [p for name, p in model.named_parameters() if ".visual." in f".{name}"]
+    ids = {id(p) for p in vision}
+    groups = [
+        {"params": [p for p in model.parameters() if id(p) not in ids]},
+        {"params": vision, "lr": settings.learning_rate * settings.vision_lr_scale},
+    ]
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        groups, lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, settings))
     losses: list[float] = []
     for step, batch in enumerate(_batches(data, settings.batch_size, settings.steps, seed)):
+        for parameter in vision:
+            parameter.requires_grad_(step >= settings.vision_frozen_steps)
         loss = model(**collate(processor, batch)).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -206,6 +247,25 @@ def pretrain_tiny(output_dir: Path, seed: int, settings: PretrainSettings) -> di
     }
 
 
+@torch.no_grad()
+def centre_visual_tokens(model: Any, processor: Any, images: list[Image.Image]) -> None:
+    """Rescale the merger's last layer so that, over ``images``, the mean visual token is zero
+    and a token's distance from it is 1 on average (a data-dependent init of that layer).
+
+    At random init a visual token is almost all the same vector (the plain background, most
+    of every patch): the part that differs between scenes is about a tenth of its norm, too
+    faint for the language model to pick up in minutes; with it centred the model reads
+    colours within ~100 steps (docs/study-results.md)."""
+    merger_out = model.model.visual.merger.mlp[-1]
+    inputs = processor.image_processor(images=images, return_tensors="pt")
+    tokens = model.model.visual(inputs["pixel_values"], grid_thw=inputs["image_grid_thw"])
+    tokens = tokens.pooler_output
+    mean = tokens.mean(0)
+    scale = 1.0 / (tokens - mean).norm(dim=-1).mean()
+    merger_out.weight.mul_(scale)
+    merger_out.bias.sub_(mean).mul_(scale)
+
+
 def answer_check(
     model_dir: Path, num_scenes: int = 100, seed: int = 0, blind: bool = False
 ) -> dict[str, float]:
@@ -222,7 +282,7 @@ def answer_check(
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32)
     model.eval()
     config = SyntheticConfig(seed=seed, num_samples=num_scenes)
-    in_format, correct, kinds = [], [], []
+    in_format, correct, kinds, families = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="vlaa-tiny-check-") as scratch:
         records = [record for record, _ in generate(config, Path(scratch))]
         for start in range(0, len(records), 50):
@@ -249,13 +309,19 @@ def answer_check(
                 in_format.append(extract_answer(completion) is not None)
                 correct.append(score(record.reward_type, completion, record.answer) or 0.0)
                 kinds.append(record.reward_type)
-    by_type = {
-        f"accuracy_{kind}": sum(c for c, k in zip(correct, kinds, strict=True) if k == kind)
-        / kinds.count(kind)
-        for kind in sorted(set(kinds))
-    }
+                families.append(f"{record.reward_type}/{record.meta['question_family']}")
     return {
         "format_rate": sum(in_format) / len(in_format),
         "accuracy": sum(correct) / len(correct),
-        **by_type,
+        **_accuracy_by("accuracy_", kinds, correct),
+        # e.g. accuracy_digit/count, accuracy_mcq/colour: the generator's question families
+        **_accuracy_by("accuracy_", families, correct),
+    }
+
+
+def _accuracy_by(prefix: str, groups: list[str], correct: list[float]) -> dict[str, float]:
+    return {
+        prefix + group: sum(c for c, g in zip(correct, groups, strict=True) if g == group)
+        / groups.count(group)
+        for group in sorted(set(groups))
     }
