@@ -68,6 +68,7 @@ def main() -> None:
         env["WHEELS"] = args.wheels
     if args.no_cache:
         env["BUILD_FLAGS"] = "--no-cache"
+        env["FORCE"] = "1"  # build.sh skips an image whose inputs are unchanged
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     builds = results.get("builds", {})
     if args.bootstrap:
@@ -95,7 +96,7 @@ def main() -> None:
         }
         print(f"{name}: {seconds} s, {size / 1e9:.2f} GB")
     results["builds"] = builds
-    results["build_machine"] = machine(note="2 cores shared with other sessions; builds under nice")
+    results["build_machine"] = machine(note=args.note or "2 cores; see each build's note")
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
