@@ -55,10 +55,6 @@ class ContainerRecorder:
         return failed.failure() if failed else None
 
 
-def subprocess_recorder() -> SubprocessRecorder:
-    return SubprocessRecorder()
-
-
 def pipeline_images(pipeline: GraphComponent) -> set[str]:
     """Every image the pipeline's executors name (its deployment spec, as compiled)."""
     deployment = json_format.MessageToDict(pipeline.pipeline_spec.deployment_spec)

@@ -21,7 +21,7 @@ from vlaa.errors import UserError
 from vlaa.evaluation.compare import ARMS
 from vlaa.parameters import RunParameters
 from vlaa.pipelines import container_tasks, kubernetes
-from vlaa.pipelines.names import RUNNERS, STUDY, THINKER, pipeline_name
+from vlaa.pipelines.names import STUDY, THINKER, check_runner, pipeline_name
 from vlaa.pipelines.quiet import quiet_task_logs
 from vlaa.pipelines.sft_vs_rl import vlaa_sft_vs_rl
 from vlaa.pipelines.vlaa_thinker import vlaa_thinker
@@ -59,7 +59,7 @@ def built_for_local(pipeline: GraphComponent) -> GraphComponent:
 
 @contextlib.contextmanager
 def _subprocess_runner(
-    pipeline_root: Path, events_path: Path, verbose: bool
+    pipeline_root: Path, events_path: Path
 ) -> Iterator[container_tasks.TaskRecorder]:
     """KFP's SubprocessRunner; its tasks inherit this process's environment (the events file)."""
     previous_events = os.environ.get(EVENTS_ENV)
@@ -70,7 +70,7 @@ def _subprocess_runner(
         raise_on_error=True,
     )
     try:
-        yield container_tasks.subprocess_recorder()
+        yield container_tasks.SubprocessRecorder()
     finally:
         if previous_events is None:
             os.environ.pop(EVENTS_ENV, None)
@@ -89,8 +89,7 @@ def run_local(
     """Run the whole DAG; write ``run.json`` in ``output_dir`` and return its content.
     ``verbose`` shows KFP's executor logs and library warnings (hidden otherwise); ``runner``
     is ``subprocess`` (this Python environment) or ``container`` (the pipeline's images)."""
-    if runner not in RUNNERS:
-        raise UserError(f"unknown runner {runner!r}; choose {' or '.join(RUNNERS)}")
+    check_runner(runner)
     pipeline = pipeline_name(pipeline)
     pipeline_function = built_for_local(vlaa_thinker if pipeline == THINKER else vlaa_sft_vs_rl)
     output_dir = output_dir.resolve()
@@ -103,7 +102,7 @@ def run_local(
             pipeline_function, output_dir, pipeline_root, events_path, verbose, allow_stale_images
         )
     else:
-        task_runner = _subprocess_runner(pipeline_root, events_path, verbose)
+        task_runner = _subprocess_runner(pipeline_root, events_path)
     started = time.time()
     error: str | None = None
     # The component images are not used by the subprocess runner; its warning about them is

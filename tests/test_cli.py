@@ -253,21 +253,23 @@ def test_run_runner_option_reaches_the_local_run(
     assert pipeline_calls.runners == ["container"]
 
 
-@pytest.mark.usefixtures("pipeline_calls")
-def test_run_unknown_runner_fails_before_the_pipeline(tmp_path: Path) -> None:
-    result = _invoke("run", "--local", "--runner", "kubernetes", "--output", str(tmp_path / "o"))
-    _assert_clean_failure(result)
-    assert "unknown runner 'kubernetes'; choose subprocess or container" in _plain(result.output)
-    assert not (tmp_path / "o").exists()
-
-
 def test_run_pipeline_option_picks_the_study(tmp_path: Path, pipeline_calls: PipelineCalls) -> None:
     _invoke("run", "--local", "--pipeline", "sft-vs-rl", "--output", str(tmp_path / "o"))
     assert pipeline_calls.pipelines == ["vlaa-sft-vs-rl"]
 
 
 @pytest.mark.usefixtures("pipeline_calls")
-def test_run_with_an_unknown_pipeline_fails_clearly(tmp_path: Path) -> None:
-    result = _invoke("run", "--local", "--pipeline", "rlhf", "--output", str(tmp_path / "o"))
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--pipeline", "rlhf", "unknown pipeline 'rlhf'"),
+        ("--runner", "kubernetes", "unknown runner 'kubernetes'; choose subprocess or container"),
+    ],
+)
+def test_run_with_an_unknown_choice_fails_before_the_pipeline(
+    tmp_path: Path, option: str, value: str, expected: str
+) -> None:
+    result = _invoke("run", "--local", option, value, "--output", str(tmp_path / "o"))
     _assert_clean_failure(result)
-    assert "unknown pipeline 'rlhf'" in _plain(result.output)
+    assert expected in _plain(result.output)
+    assert not (tmp_path / "o").exists()

@@ -35,6 +35,9 @@ def test_environment_passes_project_and_credential_variables_only() -> None:
     assert env["HOME"] == "/tmp"  # any uid can write there; the images' home is uid 1000's
     assert env["VLAA_CACHE_DIR"] == str(Path("/root/.cache/vlaa"))
     assert env["VLAA_EVENTS_FILE"] == "/runs/x/events.jsonl"
+    # The host's default teacher cache, by path: HOME=/tmp inside would move the default.
+    assert env["VLAA_TEACHER_CACHE_DIR"].endswith("/vlaa/teacher")
+    assert not env["VLAA_TEACHER_CACHE_DIR"].startswith("/tmp/")
 
 
 def test_run_args_mount_output_and_cache_at_host_paths(
@@ -43,12 +46,15 @@ def test_run_args_mount_output_and_cache_at_host_paths(
     from kfp import local
 
     monkeypatch.setenv("VLAA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("VLAA_TEACHER_CACHE_DIR", str(tmp_path / "teacher"))
     args = container_run_args(tmp_path / "run", {"VLAA_EVENTS_FILE": "e"})
     mounts = {m["Target"]: m["Source"] for m in args["mounts"]}
     assert mounts == {
         str((tmp_path / "run").resolve()): str((tmp_path / "run").resolve()),
         str(tmp_path / "cache"): str(tmp_path / "cache"),
+        str(tmp_path / "teacher"): str(tmp_path / "teacher"),
     }
+    assert args["environment"]["VLAA_TEACHER_CACHE_DIR"] == str(tmp_path / "teacher")
     assert all(m["Type"] == "bind" for m in args["mounts"])
     assert args["user"] == f"{os.getuid()}:{os.getgid()}"
     assert args["network_mode"] == "host"
